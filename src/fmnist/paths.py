@@ -1,0 +1,75 @@
+"""Where things live: the repository root and each profile's output folders.
+
+Every profile writes to its own places, so a smoke run never overwrites the
+results of a full one:
+
+- ``figures/<profile>/<stage>/``   figures of a notebook
+- ``models/<profile>/<stage>*.keras`` saved models
+- ``results/<profile>.json``        the results registry
+- ``logs/<profile>/<stage>/``       TensorBoard logs
+- ``runs/<profile>/``               notebooks executed in a profile other than ``full``
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def repo_root() -> Path:
+    """The repository: ``$FMNIST_HOME``, else the nearest folder up from here holding ``notebooks/``
+    and ``pyproject.toml``, else the current folder (for example in Colab)."""
+    if os.environ.get("FMNIST_HOME"):
+        return Path(os.environ["FMNIST_HOME"]).expanduser().resolve()
+    for start in (Path.cwd(), Path(__file__).resolve().parent):
+        for folder in (start, *start.parents):
+            if (folder / "pyproject.toml").is_file() and (folder / "notebooks").is_dir():
+                return folder
+    return Path.cwd()
+
+
+def figures_dir(profile: str, stage: str) -> Path:
+    return repo_root() / "figures" / profile / stage
+
+
+def models_dir(profile: str) -> Path:
+    return repo_root() / "models" / profile
+
+
+def results_file(profile: str) -> Path:
+    return repo_root() / "results" / f"{profile}.json"
+
+
+def logs_dir(profile: str, stage: str) -> Path:
+    return repo_root() / "logs" / profile / stage
+
+
+def runs_dir(profile: str) -> Path:
+    return repo_root() / "runs" / profile
+
+
+@contextmanager
+def atomic_path(target: Path | str):
+    """Yield a temporary path beside `target`; move it over `target` only if the block succeeds.
+
+    A crash or an interrupted run leaves the previous file intact instead of half a file.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix)
+    os.close(handle)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_text_atomic(target: Path | str, text: str) -> Path:
+    """Write `text` to `target` atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(target)

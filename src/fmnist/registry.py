@@ -1,0 +1,149 @@
+"""The results registry: what every stage measured, one JSON file per profile.
+
+``results/<profile>.json`` holds ``records`` (one per stage, model and split, with the
+values of every seed, their mean and standard deviation, and where they were produced)
+and ``runs`` (the wall time of each notebook run). Writes are atomic: a crash leaves the
+previous file whole. `fmnist report` prints it as a table, Markdown or JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from datetime import datetime, timezone
+from pathlib import Path
+
+from fmnist import paths
+from fmnist.errors import FmnistError
+
+SCHEMA = 1
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _empty() -> dict:
+    return {"schema": SCHEMA, "records": [], "runs": []}
+
+
+def read(profile: str, path: Path | None = None) -> dict:
+    """The registry of a profile (empty if nothing was recorded yet)."""
+    path = Path(path) if path else paths.results_file(profile)
+    if not path.exists():
+        return _empty()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise FmnistError(
+            f"{path}: not valid JSON ({exc}). Restore it with `git checkout -- {path.name}` "
+            f"or delete it and re-run the notebooks."
+        ) from None
+    data.setdefault("records", [])
+    data.setdefault("runs", [])
+    return data
+
+
+def write(data: dict, profile: str, path: Path | None = None) -> Path:
+    """Write a registry atomically."""
+    path = Path(path) if path else paths.results_file(profile)
+    return paths.write_text_atomic(path, json.dumps(data, indent=1, sort_keys=False) + "\n")
+
+
+def summarise(values) -> dict:
+    """Mean and sample standard deviation (0 for a single value) of per-seed values."""
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("summarise() needs at least one value")
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": statistics.fmean(values), "std": std, "values": values}
+
+
+def record(stage: str, model: str, split: str, accuracy, loss=None, *, seeds=None, params=None,
+           epochs=None, train_seconds=None, profile: str | None = None, extra: dict | None = None,
+           path: Path | None = None) -> dict:
+    """Record one measurement (replacing an earlier one of the same stage, model and split).
+
+    `accuracy` and `loss` are one value per seed (or a single number). Backend, device,
+    library versions and time are added here, so no result is stored without them.
+    """
+    from fmnist import environment
+    from fmnist.profiles import get_profile
+
+    profile_name = get_profile(profile).name
+    as_list = (lambda v: list(v) if isinstance(v, (list, tuple)) or hasattr(v, "__len__") else [v])
+    entry = {
+        "stage": stage, "model": model, "split": split,
+        "accuracy": summarise(as_list(accuracy)),
+        "loss": summarise(as_list(loss)) if loss is not None else None,
+        "seeds": list(seeds) if seeds is not None else None,
+        "params": int(params) if params is not None else None,
+        "epochs": epochs, "train_seconds": train_seconds,
+        "profile": profile_name, **environment.describe(), "time": _now(),
+    }
+    if extra:
+        entry["extra"] = extra
+    data = read(profile_name, path)
+    data["records"] = [r for r in data["records"]
+                       if (r["stage"], r["model"], r["split"]) != (stage, model, split)] + [entry]
+    write(data, profile_name, path)
+    return entry
+
+
+def record_run(stage: str, seconds: float, status: str, profile: str, backend: str | None = None,
+               device: str | None = None, path: Path | None = None) -> dict:
+    """Record how long a notebook took to run, whether it succeeded, and where it ran."""
+    entry = {"stage": stage, "seconds": round(float(seconds), 1), "status": status, "profile": profile,
+             "backend": backend, "device": device, "time": _now()}
+    data = read(profile, path)
+    data["runs"] = [r for r in data["runs"] if r["stage"] != stage] + [entry]
+    write(data, profile, path)
+    return entry
+
+
+def _fmt(summary: dict | None, digits: int = 4) -> str:
+    if not summary:
+        return ""
+    if len(summary["values"]) > 1:
+        return f"{summary['mean']:.{digits}f} ± {summary['std']:.{digits}f}"
+    return f"{summary['mean']:.{digits}f}"
+
+
+def rows(data: dict) -> list[dict]:
+    """The registry's records as flat rows for a table."""
+    out = []
+    for r in data["records"]:
+        out.append({
+            "stage": r["stage"], "model": r["model"], "split": r["split"],
+            "accuracy": _fmt(r["accuracy"]), "loss": _fmt(r.get("loss")),
+            "seeds": len(r["accuracy"]["values"]),
+            "params": f"{r['params']:,}" if r.get("params") is not None else "",
+            "epochs": "" if r.get("epochs") is None else str(r["epochs"]),
+            "train s": "" if r.get("train_seconds") is None else f"{r['train_seconds']:.0f}",
+            "backend": r.get("backend", ""), "device": r.get("device", ""),
+        })
+    return out
+
+
+def as_markdown(data: dict) -> str:
+    """A Markdown table of the records."""
+    table = rows(data)
+    if not table:
+        return "_No results recorded yet._\n"
+    header = list(table[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(row[h]) for h in header) + " |" for row in table]
+    return "\n".join(lines) + "\n"
+
+
+def as_text(data: dict) -> str:
+    """A plain-text table of the records, and the notebooks' wall times."""
+    import pandas as pd
+
+    parts = []
+    table = rows(data)
+    parts.append(pd.DataFrame(table).to_string(index=False) if table else "No results recorded yet.")
+    if data.get("runs"):
+        runs = pd.DataFrame(data["runs"])[["stage", "status", "seconds", "backend", "device", "time"]]
+        parts.append("Notebook runs:\n" + runs.to_string(index=False))
+    return "\n\n".join(parts) + "\n"

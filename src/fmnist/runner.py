@@ -1,0 +1,140 @@
+"""Run the notebook series: in order, with a progress bar, recording each notebook's wall time.
+
+In the ``full`` profile notebooks are executed in place, since their stored outputs are what
+readers see; other profiles write the executed copies to ``runs/<profile>/``, so a smoke run
+never overwrites full results. Every write is atomic. A failing cell stops the run with the
+notebook, the cell and the error, and the partly executed notebook is kept for inspection.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from fmnist import paths, registry
+from fmnist.errors import FmnistError, NotebookError
+
+NOTEBOOK_NAME = re.compile(r"^(\d\d)_([a-z0-9_]+)\.ipynb$")
+
+
+def notebooks(folder: Path | None = None) -> list[Path]:
+    """The numbered notebooks of the series, in order."""
+    folder = folder or paths.repo_root() / "notebooks"
+    return sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_NAME.match(p.name))
+
+
+def select(available: list[Path], only: list[str] | None) -> list[Path]:
+    """The notebooks named by `only` (``03``, ``03_overfit`` or ``overfit``), in series order."""
+    if not only:
+        return available
+    chosen = []
+    for wanted in only:
+        key = wanted.removesuffix(".ipynb")
+        hits = [p for p in available
+                if key in (p.stem, p.stem[:2], p.stem[3:])]
+        if not hits:
+            names = ", ".join(p.stem for p in available) or "none"
+            raise FmnistError(f"No notebook matches {wanted!r}. Available: {names}.")
+        chosen += [p for p in hits if p not in chosen]
+    return [p for p in available if p in chosen]
+
+
+def _first_line(source: str) -> str:
+    for line in source.splitlines():
+        if line.strip() and not line.strip().startswith("#"):
+            return line.strip()[:80]
+    return source.strip()[:80]
+
+
+def execute(path: Path, profile: str, progress=None, timeout: int | None = None):
+    """Execute one notebook with the profile set; return the executed notebook.
+
+    Raises `NotebookError` naming the notebook, the cell and the error if a cell fails;
+    the partly executed notebook is attached as ``error.notebook``.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(path, as_version=4)
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    previous = os.environ.get("FMNIST_PROFILE")
+    os.environ["FMNIST_PROFILE"] = profile  # the kernel inherits the environment
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    if progress is not None:
+        client.on_cell_executed = lambda cell, cell_index, execute_reply: progress.update(
+            1 if cell.cell_type == "code" else 0)
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        failed = next((i for i, c in enumerate(code_cells, 1)
+                       if any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+        cell = code_cells[failed - 1] if failed else None
+        error = next((o for o in (cell.outputs if cell else []) if o.get("output_type") == "error"), {})
+        where = f"code cell {failed} of {len(code_cells)} (`{_first_line(cell.source)}`)" if cell else "a cell"
+        err = NotebookError(
+            f"{path.name} failed in {where}: {error.get('ename', 'Error')}: {error.get('evalue', str(exc)[:300])}"
+        )
+        err.notebook = nb
+        raise err from None
+    finally:
+        if previous is None:
+            os.environ.pop("FMNIST_PROFILE", None)
+        else:
+            os.environ["FMNIST_PROFILE"] = previous
+    return nb
+
+
+def where_it_ran(nb) -> tuple[str | None, str | None]:
+    """Backend and device as the notebook's setup cell printed them ("Backend: X on Y")."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            match = re.search(r"^Backend: (\S+) on (.+)$", out.get("text", ""), re.MULTILINE)
+            if match:
+                return match.group(1), match.group(2).strip()
+    return None, None
+
+
+def output_path(path: Path, profile: str) -> Path:
+    """Where the executed notebook goes: in place for ``full``, ``runs/<profile>/`` otherwise."""
+    return path if profile == "full" else paths.runs_dir(profile) / path.name
+
+
+def run(profile: str = "full", only: list[str] | None = None, folder: Path | None = None,
+        stream=sys.stderr) -> list[tuple[str, float]]:
+    """Run the selected notebooks in order; return (notebook, seconds) for each."""
+    import nbformat
+    from tqdm.auto import tqdm
+
+    from fmnist.profiles import get_profile
+
+    profile = get_profile(profile).name
+    chosen = select(notebooks(folder), only)
+    if not chosen:
+        raise FmnistError("No notebooks found in notebooks/ (expected names like 00_problem_and_data.ipynb).")
+    timings = []
+    for number, path in enumerate(chosen, 1):
+        n_code = sum(1 for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        label = f"[{number}/{len(chosen)}] {path.stem} ({profile})"
+        start = time.perf_counter()
+        with tqdm(total=n_code, desc=label, unit="cell", file=stream, leave=True) as bar:
+            try:
+                nb = execute(path, profile, progress=bar)
+            except NotebookError as exc:
+                seconds = time.perf_counter() - start
+                failed_copy = paths.runs_dir(profile) / f"{path.stem}.failed.ipynb"
+                with paths.atomic_path(failed_copy) as tmp:
+                    nbformat.write(exc.notebook, tmp)
+                registry.record_run(path.stem, seconds, "failed", profile, *where_it_ran(exc.notebook))
+                raise NotebookError(f"{exc} (partly executed copy: {failed_copy})") from None
+        seconds = time.perf_counter() - start
+        with paths.atomic_path(output_path(path, profile)) as tmp:
+            nbformat.write(nb, tmp)
+        registry.record_run(path.stem, seconds, "ok", profile, *where_it_ran(nb))
+        timings.append((path.stem, seconds))
+        print(f"{path.stem}: {seconds:.0f} s", file=stream)
+    return timings

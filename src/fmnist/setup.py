@@ -1,0 +1,49 @@
+"""The notebook session: which stage is running, in which profile, on what machine.
+
+Every notebook's setup cell calls `setup(stage)` once; figures, models and results
+then know where they belong without being told again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fmnist.errors import FmnistError
+from fmnist.profiles import Profile, get_profile
+
+_current: "Session | None" = None
+
+
+@dataclass(frozen=True)
+class Session:
+    """What `setup()` established: the stage (notebook name), profile, backend and device."""
+
+    stage: str
+    profile: Profile
+    backend: str
+    device: str
+
+
+def setup(stage: str, seed: int = 0, profile: str | None = None, quiet: bool = False) -> Session:
+    """Start a notebook: pick the profile, seed everything, and print what this run uses."""
+    global _current
+    from fmnist import environment
+    from fmnist.repro import seed_everything
+
+    chosen = get_profile(profile)
+    seed_everything(seed)
+    _current = Session(stage, chosen, environment.backend(), environment.device())
+    if not quiet:
+        versions = ", ".join(f"{k} {v}" for k, v in environment.versions().items())
+        print(f"Stage:   {stage}")
+        print(f"Profile: {chosen.name} ({chosen.description})")
+        print(f"Backend: {_current.backend} on {_current.device}")
+        print(f"Versions: {versions}")
+    return _current
+
+
+def current() -> Session:
+    """The session of the running notebook; an error if `setup()` was not called."""
+    if _current is None:
+        raise FmnistError("No notebook session: call fmnist.setup('<stage name>') in the setup cell first.")
+    return _current
