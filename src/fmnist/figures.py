@@ -13,7 +13,7 @@ def save_fig(fig, name: str, stage: str | None = None, profile: str | None = Non
     `stage` and `profile` default to what `fmnist.setup()` was called with. The file is
     written atomically, so an interrupted run never leaves half an image.
     """
-    from fmnist.setup import current
+    from fmnist.session import current
 
     stage = stage or current().stage
     profile = profile or current().profile.name

@@ -1,0 +1,75 @@
+"""Shared test setup: the smoke profile, tiny IDX files, and nbval's comparison rules."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# Everything the tests execute (notebooks included, whose kernels inherit this) runs in smoke.
+os.environ.setdefault("FMNIST_PROFILE", "smoke")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(items):
+    """nbval: leave stderr and HTML out of output comparison (they vary with library versions)."""
+    for item in items:
+        parent = getattr(item, "parent", None)
+        if parent is not None and hasattr(parent, "skip_compare"):
+            if "stderr" not in parent.skip_compare:
+                parent.skip_compare = tuple(parent.skip_compare) + ("stderr", "text/html")
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """The IDX encoding of a uint8 array (magic 0x0000080<rank>, big-endian sizes)."""
+    array = np.asarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    return header + array.tobytes()
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:
+    raw = idx_bytes(array)
+    if compress:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(raw))
+    else:
+        path.write_bytes(raw)
+    return path
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path, monkeypatch):
+    """A folder with four tiny, valid IDX files, and fmnist.data.FILES pointed at their hashes."""
+    import hashlib
+
+    from fmnist import data
+
+    rng = np.random.default_rng(0)
+    arrays = {
+        "train_images": rng.integers(0, 256, (20, 28, 28)), "train_labels": np.arange(20) % 10,
+        "test_images": rng.integers(0, 256, (10, 28, 28)), "test_labels": np.arange(10) % 10,
+    }
+    folder = tmp_path / "fmnist-data"
+    folder.mkdir()
+    specs = {}
+    for key, array in arrays.items():
+        name = data.FILES[key].name
+        write_idx(folder / name, array)
+        specs[key] = data.IdxFile(name, tuple(np.shape(array)), hashlib.sha256(idx_bytes(array)).hexdigest())
+    monkeypatch.setattr(data, "FILES", specs)
+    monkeypatch.setenv("FMNIST_DATA_DIR", str(folder))
+    return folder, arrays
+
+
+@pytest.fixture
+def scratch_home(tmp_path, monkeypatch):
+    """A throwaway repository root, so tests never write into the real figures/, results/ or runs/."""
+    home = tmp_path / "home"
+    (home / "notebooks").mkdir(parents=True)
+    (home / "pyproject.toml").write_text("[project]\nname = 'scratch'\n")
+    monkeypatch.setenv("FMNIST_HOME", str(home))
+    return home

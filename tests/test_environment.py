@@ -1,0 +1,43 @@
+"""The pip route (pyproject.toml) and the conda route (environment.yml) describe the same dependencies."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+from conftest import REPO
+
+SPEC = re.compile(r"^([A-Za-z0-9_.\-]+)\s*(.*)$")
+
+
+def parse(requirement: str) -> tuple[str, str]:
+    name, spec = SPEC.match(requirement.strip()).groups()
+    return name.lower().replace("_", "-"), spec.replace(" ", "")
+
+
+def pip_route() -> dict[str, str]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + project["optional-dependencies"]["test"]
+    return dict(parse(r) for r in requirements)
+
+
+def conda_route() -> dict[str, str]:
+    """The conda packages listed under `dependencies:` (the nested pip section excluded)."""
+    found, section = {}, None
+    for line in (REPO / "environment.yml").read_text().splitlines():
+        line = line.split("#", 1)[0].rstrip()
+        if line and not line.startswith(" "):
+            section = line.rstrip(":")
+        elif section == "dependencies" and line.startswith("  - ") and not line.endswith(":"):
+            name, spec = parse(line[4:])
+            if name not in ("python", "pip"):
+                found[name] = spec
+    return found
+
+
+def test_environment_yml_matches_pyproject():
+    assert conda_route() == pip_route()
+
+
+def test_environment_yml_installs_the_package_itself():
+    assert "- -e ." in (REPO / "environment.yml").read_text()

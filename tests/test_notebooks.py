@@ -1,0 +1,119 @@
+"""Checks of the notebooks themselves: names, the common opening, stored outputs, and that nbval can fail.
+
+nbval itself re-executes every notebook in the smoke profile (pytest collects notebooks/ with
+--nbval-lax); these tests check what a reader sees on GitHub, which nbval does not.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from conftest import REPO
+from fmnist import header, runner
+
+NOTEBOOKS = runner.notebooks(REPO / "notebooks")
+IDS = [p.stem for p in NOTEBOOKS]
+
+
+def read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def test_series_exists_and_every_notebook_is_numbered():
+    stray = [p.name for p in (REPO / "notebooks").glob("*.ipynb") if p not in NOTEBOOKS]
+    assert NOTEBOOKS, "no numbered notebooks in notebooks/"
+    assert not stray, f"notebooks outside the numbered series: {stray}"
+
+
+def test_numbers_run_in_order_from_00():
+    numbers = [int(p.name[:2]) for p in NOTEBOOKS]
+    assert numbers == list(range(len(numbers)))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_title_cell_has_title_purpose_and_colab_badge_to_itself(path):
+    first = read(path).cells[0]
+    assert first.cell_type == "markdown"
+    assert re.match(rf"^# {path.name[:2]} · \S", first.source), "title must start with '# NN · '"
+    assert "**Purpose:**" in first.source
+    badge = re.search(r'<a href="([^"]+)"[^>]*><img src="https://colab.research.google.com/assets/colab-badge.svg"',
+                      first.source)
+    assert badge, "no Colab badge"
+    assert badge.group(1) == header.colab_url(path.stem)
+    assert badge.group(1).endswith(f"/notebooks/{path.name}")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_setup_cell_is_the_common_one(path):
+    first_code = code_cells(read(path))[0]
+    assert first_code.source == header.setup_cell(path.stem)
+
+
+def test_repository_address_is_set_in_one_place():
+    import tomllib
+
+    urls = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["urls"]
+    assert header.repository() == urls["Repository"]
+    assert header.setup_cell("00_x").count(urls["Repository"]) == 1
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_stored_outputs_are_from_a_clean_full_run(path):
+    cells = [c for c in code_cells(read(path)) if c.source.strip()]
+    counts = [c.execution_count for c in cells]
+    assert None not in counts, "some code cells were never executed"
+    assert counts == list(range(1, len(cells) + 1)), "cells were not run once, top to bottom"
+    errors = [o for c in cells for o in c.outputs if o.output_type == "error"]
+    assert not errors, f"stored error output: {errors[0].get('ename')}: {errors[0].get('evalue')}"
+    setup_text = "".join(o.get("text", "") for o in cells[0].outputs)
+    assert "Profile: full" in setup_text, "commit notebooks executed in the full profile"
+    assert re.search(r"^Backend: \S+ on (CPU|GPU)", setup_text, re.MULTILINE), "the run must say where it ran"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_ends_with_try_it_yourself(path):
+    last = read(path).cells[-1]
+    assert last.cell_type == "markdown" and "Try it yourself" in last.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_no_helper_defined_in_a_notebook(path):
+    """Plumbing lives in the package. Only functions that build a model (`def build_...`) may be
+    defined in a notebook, since architectures stay visible there."""
+    defs = [line for c in code_cells(read(path)) for line in c.source.splitlines()
+            if re.match(r"^def \w+\(", line) and not line.startswith("def build_")]
+    assert defs == []
+
+
+def test_nbval_fails_on_a_wrong_stored_output(tmp_path):
+    """The NBVAL_CHECK_OUTPUT cells really are compared: corrupt one stored output and nbval must fail."""
+    source = NOTEBOOKS[0]
+    nb = read(source)
+    checked = [c for c in code_cells(nb) if c.source.startswith("# NBVAL_CHECK_OUTPUT")]
+    assert checked, f"{source.name} has no NBVAL_CHECK_OUTPUT cell"
+    stream = next(o for o in checked[0].outputs if o.output_type == "stream")
+    assert "60000" in stream.text or "60,000" in stream.text
+    stream.text = stream.text.replace("60000", "59999").replace("60,000", "59,999")
+    copy = tmp_path / source.name
+    nbformat.write(nb, copy)
+    shutil.copy(REPO / "tests" / "conftest.py", tmp_path / "conftest.py")
+    env = {**os.environ, "FMNIST_PROFILE": "smoke", "FMNIST_HOME": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
+         "-q", "--rootdir", str(tmp_path), str(copy)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out[-3000:]
+    assert re.search(r"\b1 failed\b", out), out[-3000:]
+    assert "59999" in out or "59,999" in out, out[-3000:]

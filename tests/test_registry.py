@@ -1,0 +1,75 @@
+"""fmnist.registry: records round-trip, replace their predecessor, and are written atomically."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fmnist import paths, registry
+from fmnist.errors import FmnistError
+
+
+def test_round_trip_with_mean_and_std(scratch_home):
+    registry.record("01_baseline", "dense", "validation", [0.8, 0.9], loss=[0.5, 0.3],
+                    seeds=[0, 1], params=101770, epochs=5, train_seconds=12.5, profile="smoke")
+    data = json.loads(paths.results_file("smoke").read_text())
+    (entry,) = data["records"]
+    assert entry["accuracy"]["mean"] == pytest.approx(0.85)
+    assert entry["accuracy"]["std"] == pytest.approx(0.0707107, rel=1e-5)
+    assert entry["seeds"] == [0, 1] and entry["params"] == 101770 and entry["profile"] == "smoke"
+    for key in ("backend", "device", "versions", "time"):
+        assert entry[key]
+    assert registry.read("smoke") == data
+
+
+def test_same_stage_model_split_replaces_the_old_record(scratch_home):
+    registry.record("01_baseline", "dense", "validation", 0.5, profile="smoke")
+    registry.record("01_baseline", "dense", "validation", 0.7, profile="smoke")
+    registry.record("01_baseline", "logreg", "validation", 0.6, profile="smoke")
+    records = registry.read("smoke")["records"]
+    assert [(r["model"], r["accuracy"]["mean"]) for r in records] == [("dense", 0.7), ("logreg", 0.6)]
+    assert records[1]["accuracy"]["std"] == 0.0
+
+
+def test_profiles_have_separate_files(scratch_home):
+    registry.record("s", "m", "validation", 0.5, profile="smoke")
+    assert registry.read("full")["records"] == []
+
+
+def test_failed_write_keeps_the_previous_file(scratch_home):
+    registry.record("s", "m", "validation", 0.5, profile="smoke")
+    target = paths.results_file("smoke")
+    before = target.read_text()
+    with pytest.raises(RuntimeError):
+        with paths.atomic_path(target) as tmp:
+            tmp.write_text("{half a fi")
+            raise RuntimeError("crash in the middle of a write")
+    assert target.read_text() == before
+    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temporary left behind
+
+
+def test_corrupt_registry_says_how_to_recover(scratch_home):
+    target = paths.results_file("smoke")
+    target.parent.mkdir(parents=True)
+    target.write_text("{not json")
+    with pytest.raises(FmnistError, match=r"smoke\.json: not valid JSON.*git checkout"):
+        registry.read("smoke")
+
+
+def test_markdown_and_text_tables(scratch_home):
+    assert "No results" in registry.as_markdown(registry.read("smoke"))
+    registry.record("03_overfit", "overfit", "validation", [0.9, 0.92], params=534026, profile="smoke")
+    registry.record_run("03_overfit", 61.23, "ok", "smoke", "tensorflow", "CPU (2 cores)")
+    data = registry.read("smoke")
+    md = registry.as_markdown(data)
+    assert md.splitlines()[0].startswith("| stage | model | split | accuracy")
+    assert "| 03_overfit | overfit | validation | 0.9100 ± 0.0141 |" in md
+    assert "534,026" in md
+    text = registry.as_text(data)
+    assert "Notebook runs" in text and "61.2" in text
+
+
+def test_summarise_needs_values():
+    with pytest.raises(ValueError):
+        registry.summarise([])

@@ -1,0 +1,90 @@
+"""fmnist.runner and the command line: order, selection, progress, wall times and failure messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from fmnist import cli, registry, runner
+from fmnist.errors import FmnistError, NotebookError
+
+
+def make_notebook(path, *sources):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# title")] + [nbformat.v4.new_code_cell(s) for s in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def series(scratch_home):
+    folder = scratch_home / "notebooks"
+    make_notebook(folder / "00_first.ipynb", "import os\nprint('profile', os.environ['FMNIST_PROFILE'])",
+                  "print('Backend: tensorflow on CPU (2 cores)')")
+    make_notebook(folder / "01_broken.ipynb", "x = 1", "# why it fails\nraise ValueError('boom')", "print('never')")
+    (folder / "notes.ipynb").write_text("{}")  # not numbered: not part of the series
+    return folder
+
+
+def test_notebooks_are_numbered_and_ordered(series):
+    assert [p.name for p in runner.notebooks(series)] == ["00_first.ipynb", "01_broken.ipynb"]
+
+
+def test_select_by_number_name_or_full_stem(series):
+    available = runner.notebooks(series)
+    assert [p.stem for p in runner.select(available, ["01"])] == ["01_broken"]
+    assert [p.stem for p in runner.select(available, ["broken", "00_first"])] == ["00_first", "01_broken"]
+    with pytest.raises(FmnistError, match=r"No notebook matches 'nope'\. Available: 00_first, 01_broken"):
+        runner.select(available, ["nope"])
+
+
+def test_run_writes_smoke_copies_and_records_wall_time(series, scratch_home):
+    timings = runner.run("smoke", only=["00"], folder=series)
+    assert [name for name, _ in timings] == ["00_first"]
+    executed = nbformat.read(scratch_home / "runs" / "smoke" / "00_first.ipynb", as_version=4)
+    assert executed.cells[1].outputs[0]["text"] == "profile smoke\n"
+    assert nbformat.read(series / "00_first.ipynb", as_version=4).cells[1].outputs == []  # source untouched
+    (run,) = registry.read("smoke")["runs"]
+    assert run["stage"] == "00_first" and run["status"] == "ok" and run["seconds"] > 0
+    assert (run["backend"], run["device"]) == ("tensorflow", "CPU (2 cores)")
+
+
+def test_failure_names_notebook_cell_and_error(series, scratch_home):
+    with pytest.raises(NotebookError) as info:
+        runner.run("smoke", folder=series)
+    message = str(info.value)
+    assert message.startswith("01_broken.ipynb failed in code cell 2 of 3 (`raise ValueError('boom')`): ValueError: boom")
+    assert "01_broken.failed.ipynb" in message
+    assert (scratch_home / "runs" / "smoke" / "01_broken.failed.ipynb").exists()
+    statuses = {r["stage"]: r["status"] for r in registry.read("smoke")["runs"]}
+    assert statuses == {"00_first": "ok", "01_broken": "failed"}
+
+
+def test_cli_prints_one_line_on_failure(series, capsys):
+    assert cli.main(["run", "--profile", "smoke", "--only", "01"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("fmnist: error: 01_broken.ipynb failed in code cell 2 of 3")
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_cli_report_formats(scratch_home, capsys):
+    registry.record("01_baseline", "dense", "validation", [0.88, 0.89], profile="smoke")
+    assert cli.main(["report", "--profile", "smoke", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["records"][0]["model"] == "dense"
+    assert cli.main(["report", "--profile", "smoke", "--format", "markdown"]) == 0
+    assert "| 01_baseline | dense | validation | 0.8850 ± 0.0071 |" in capsys.readouterr().out
+    assert cli.main(["report", "--profile", "smoke"]) == 0
+    assert "0.8850 ± 0.0071" in capsys.readouterr().out
+
+
+def test_module_entry_point_reports_bad_data_in_one_line(tmp_path):
+    env = {"FMNIST_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "fmnist", "data"], capture_output=True, text=True, env=env)
+    assert done.returncode == 1
+    assert done.stderr.startswith("fmnist: error: FMNIST_DATA_DIR=")
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
