@@ -1,0 +1,26 @@
+"""README.md says what the project does: its commands exist and its results table is the registry's."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import REPO
+from fmnist import registry
+
+
+def test_results_table_is_generated_from_the_full_registry(monkeypatch):
+    monkeypatch.setenv("FMNIST_HOME", str(REPO))
+    readme = (REPO / "README.md").read_text()
+    table = re.search(r"<!-- results:start -->\n(.*?)<!-- results:end -->", readme, re.S)
+    assert table, "README.md lacks the results markers"
+    assert table.group(1) == registry.as_markdown(registry.read("full")), (
+        "README's results table is stale: paste the output of `fmnist report --format markdown`")
+
+
+def test_the_two_commands_exist_and_ci_calls_the_test_command():
+    readme = (REPO / "README.md").read_text()
+    makefile = (REPO / "Makefile").read_text()
+    for target in ("run", "test"):
+        assert f"make {target}" in readme
+        assert re.search(rf"^{target}:", makefile, re.M)
+    assert re.search(r"^make test\b", (REPO / ".ci" / "run").read_text(), re.M)
