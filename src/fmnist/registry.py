@@ -8,8 +8,10 @@ previous file whole. `fmnist report` prints it as a table, Markdown or JSON.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import statistics
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -42,6 +44,19 @@ def read(profile: str, path: Path | None = None) -> dict:
     data.setdefault("records", [])
     data.setdefault("runs", [])
     return data
+
+
+@contextmanager
+def _locked(profile: str, path: Path | None):
+    """Hold an exclusive lock on the registry while it is read, changed and written."""
+    target = Path(path) if path else paths.results_file(profile)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(f".{target.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def write(data: dict, profile: str, path: Path | None = None) -> Path:
@@ -83,10 +98,11 @@ def record(stage: str, model: str, split: str, accuracy, loss=None, *, seeds=Non
     }
     if extra:
         entry["extra"] = extra
-    data = read(profile_name, path)
-    data["records"] = [r for r in data["records"]
-                       if (r["stage"], r["model"], r["split"]) != (stage, model, split)] + [entry]
-    write(data, profile_name, path)
+    with _locked(profile_name, path):
+        data = read(profile_name, path)
+        data["records"] = [r for r in data["records"]
+                           if (r["stage"], r["model"], r["split"]) != (stage, model, split)] + [entry]
+        write(data, profile_name, path)
     return entry
 
 
@@ -95,9 +111,10 @@ def record_run(stage: str, seconds: float, status: str, profile: str, backend: s
     """Record how long a notebook took to run, whether it succeeded, and where it ran."""
     entry = {"stage": stage, "seconds": round(float(seconds), 1), "status": status, "profile": profile,
              "backend": backend, "device": device, "time": _now()}
-    data = read(profile, path)
-    data["runs"] = [r for r in data["runs"] if r["stage"] != stage] + [entry]
-    write(data, profile, path)
+    with _locked(profile, path):
+        data = read(profile, path)
+        data["runs"] = [r for r in data["runs"] if r["stage"] != stage] + [entry]
+        write(data, profile, path)
     return entry
 
 

@@ -1,0 +1,185 @@
+"""The one training path of the series: compile, fit over seeds, record.
+
+`compile_and_fit` builds a fresh model for every seed of the active profile, fits it on the
+profile's training split with validation on the validation split, and records the validation
+accuracy and loss (mean and standard deviation over seeds) in the results registry. The test
+split is never touched here: only the final evaluation notebook does that.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import keras  # fmnist.setup() has chosen the backend by the time a notebook imports this module
+import numpy as np
+
+from fmnist import paths, registry
+from fmnist.profiles import Split
+from fmnist.repro import seed_everything
+from fmnist.session import current
+
+
+@dataclass
+class FitResult:
+    """What a stage's training produced: one history and model per seed, and their summary."""
+
+    name: str
+    seeds: list[int]
+    histories: list[dict] = field(default_factory=list)
+    models: list = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    epochs_run: list[int] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    seconds_per_epoch: list[float] = field(default_factory=list)
+    params: int = 0
+
+    @property
+    def best_model(self):
+        """The model of the seed with the highest validation accuracy."""
+        return self.models[int(np.argmax(self.val_accuracy))]
+
+    def summary(self) -> str:
+        acc = registry.summarise(self.val_accuracy)
+        spread = f" ± {acc['std']:.4f}" if len(self.seeds) > 1 else ""
+        return (f"{self.name}: validation accuracy {acc['mean']:.4f}{spread} over {len(self.seeds)} seed(s), "
+                f"{self.params:,} parameters, {statistics.fmean(self.seconds_per_epoch):.1f} s/epoch")
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Keeps the wall time of each epoch (the first one includes compilation)."""
+
+    def on_train_begin(self, logs=None):
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self._start)
+
+
+def _tensorboard_available() -> bool:
+    try:  # Keras' TensorBoard callback writes through tf.summary, which needs both packages
+        import tensorboard  # noqa: F401
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def standard_callbacks(name: str, seed: int, *, early_stopping: int | None, monitor: str,
+                       checkpoint: bool, tensorboard: bool, reduce_lr: int | None) -> list:
+    """The callbacks a user expects, configured for the running stage and profile."""
+    session = current()
+    callbacks = []
+    if early_stopping:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=early_stopping,
+                                                       restore_best_weights=True))
+    if reduce_lr:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=reduce_lr))
+    if checkpoint:
+        folder = paths.models_dir(session.profile.name) / "checkpoints" / session.stage
+        folder.mkdir(parents=True, exist_ok=True)
+        callbacks.append(keras.callbacks.ModelCheckpoint(str(folder / f"{name}_seed{seed}.keras"),
+                                                         monitor=monitor, save_best_only=True))
+    if tensorboard and _tensorboard_available():
+        log_dir = paths.logs_dir(session.profile.name, session.stage) / f"{name}_seed{seed}"
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir)))
+    return callbacks
+
+
+def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epochs: int,
+                    batch_size: int = 128, optimizer: str | Callable[[], object] = "rmsprop",
+                    loss: str = "sparse_categorical_crossentropy", seeds: list[int] | None = None,
+                    early_stopping: int | None = None, monitor: str = "val_loss",
+                    reduce_lr: int | None = None, checkpoint: bool = True, tensorboard: bool = True,
+                    callbacks: Callable[[], list] | None = None, record: bool = True,
+                    verbose: int = 2, train_data: tuple | None = None) -> FitResult:
+    """Fit a fresh model per seed of the active profile and record validation accuracy and loss.
+
+    `build` returns a new, uncompiled model; `optimizer` is a name or a function returning a
+    new optimizer (an optimizer instance cannot be shared between models). `epochs` is what
+    the stage wants; the profile may cap it. `early_stopping` is a patience in epochs, with the
+    best weights restored. `callbacks` returns extra callbacks for each seed. `train_data`
+    replaces the profile's training split (for example, augmented or resized data).
+    """
+    session = current()
+    profile = session.profile
+    seeds = profile.seeds if seeds is None else list(seeds)
+    epochs = profile.epochs(epochs)
+    x_train, y_train = train_data if train_data is not None else (split.x_train, split.y_train)
+    result = FitResult(name=name, seeds=seeds)
+    for seed in seeds:
+        seed_everything(seed)
+        model = build()
+        model.compile(optimizer=optimizer() if callable(optimizer) else optimizer, loss=loss,
+                      metrics=["accuracy"])
+        timer = EpochTimer()
+        fit_callbacks = [timer] + standard_callbacks(
+            name, seed, early_stopping=early_stopping, monitor=monitor, checkpoint=checkpoint,
+            tensorboard=tensorboard, reduce_lr=reduce_lr) + (callbacks() if callbacks else [])
+        print(f"--- {name}, seed {seed} ({profile.name} profile, {len(x_train):,} training images, "
+              f"up to {epochs} epochs)")
+        start = time.perf_counter()
+        history = model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size,
+                            validation_data=(split.x_val, split.y_val), callbacks=fit_callbacks,
+                            verbose=verbose)
+        result.seconds.append(time.perf_counter() - start)
+        val_loss, val_acc = model.evaluate(split.x_val, split.y_val, batch_size=1024, verbose=0)
+        result.histories.append({k: [float(v) for v in vs] for k, vs in history.history.items()})
+        result.models.append(model)
+        result.val_accuracy.append(float(val_acc))
+        result.val_loss.append(float(val_loss))
+        result.epochs_run.append(len(history.history["loss"]))
+        later = timer.times[1:] or timer.times  # the first epoch includes compilation
+        result.seconds_per_epoch.append(statistics.fmean(later))
+        result.params = model.count_params()
+    if record:
+        registry.record(session.stage, name, "validation", result.val_accuracy, result.val_loss,
+                        seeds=seeds, params=result.params, epochs=result.epochs_run,
+                        train_seconds=round(statistics.fmean(result.seconds), 1), profile=profile.name,
+                        extra={"seconds_per_epoch": round(statistics.fmean(result.seconds_per_epoch), 2),
+                               "batch_size": batch_size,
+                               "optimizer": optimizer if isinstance(optimizer, str) else "custom",
+                               "training_images": len(x_train)})
+    print(result.summary())
+    return result
+
+
+def cross_validate(build: Callable[[], object], x: np.ndarray, y: np.ndarray, *, folds: int = 5,
+                   epochs: int, batch_size: int = 128, optimizer: str | Callable[[], object] = "rmsprop",
+                   seed: int = 0) -> list[float]:
+    """Stratified k-fold cross-validation with a fresh model in every fold; the fold accuracies.
+
+    (A model re-used across folds would start later folds already trained on their validation
+    data: one of the mistakes of the source documents.)
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    scores = []
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for fold, (train_idx, val_idx) in enumerate(splitter.split(np.zeros(len(y)), y), 1):
+        seed_everything(seed)
+        model = build()
+        model.compile(optimizer=optimizer() if callable(optimizer) else optimizer,
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(x[train_idx], y[train_idx], epochs=current().profile.epochs(epochs),
+                  batch_size=batch_size, verbose=0)
+        _, accuracy = model.evaluate(x[val_idx], y[val_idx], batch_size=1024, verbose=0)
+        scores.append(float(accuracy))
+        print(f"fold {fold}/{folds}: validation accuracy {accuracy:.4f}")
+    return scores
+
+
+def save_model(model, name: str | None = None):
+    """Save a model as ``models/<profile>/<stage or name>.keras``, atomically; return the path."""
+    session = current()
+    target = paths.models_dir(session.profile.name) / f"{name or session.stage}.keras"
+    with paths.atomic_path(target) as tmp:
+        model.save(tmp)
+    print(f"Saved {target.relative_to(paths.repo_root()) if target.is_relative_to(paths.repo_root()) else target}")
+    return target

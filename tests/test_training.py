@@ -1,0 +1,83 @@
+"""fmnist.training and fmnist.plots: the shared training path on tiny data."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import fmnist  # noqa: E402
+from fmnist import plots, registry, training  # noqa: E402
+from fmnist.profiles import Split, SplitIndices  # noqa: E402
+
+
+@pytest.fixture
+def tiny_split(scratch_home, monkeypatch):
+    monkeypatch.setenv("FMNIST_PROFILE", "smoke")
+    fmnist.setup("98_training_test", quiet=True)
+    rng = np.random.default_rng(0)
+    y = np.arange(200) % 10
+    x = rng.random((200, 28, 28, 1)).astype("float32") * 0.2
+    x[np.arange(200), y, y, 0] = 1.0  # a learnable signal: one bright pixel per class
+    none = np.array([], dtype=int)
+    return Split(x[:150], y[:150], x[150:], y[150:], SplitIndices(none, none, none))
+
+
+def build_tiny():
+    return keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+
+
+def test_compile_and_fit_records_every_seed(tiny_split, scratch_home):
+    result = training.compile_and_fit(build_tiny, tiny_split, "tiny", epochs=5, batch_size=32,
+                                      seeds=[0, 1], early_stopping=3, verbose=0)
+    assert result.seeds == [0, 1] and len(result.models) == 2 and result.models[0] is not result.models[1]
+    assert result.epochs_run == [2, 2]  # the smoke profile caps 5 epochs at 2
+    assert result.params == 7850
+    (entry,) = registry.read("smoke")["records"]
+    assert (entry["stage"], entry["model"], entry["split"]) == ("98_training_test", "tiny", "validation")
+    assert entry["accuracy"]["values"] == pytest.approx(result.val_accuracy)
+    assert entry["loss"]["values"] == pytest.approx(result.val_loss)
+    checkpoints = scratch_home / "models" / "smoke" / "checkpoints" / "98_training_test"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["tiny_seed0.keras", "tiny_seed1.keras"]
+
+
+def test_same_seed_gives_the_same_result(tiny_split):
+    first = training.compile_and_fit(build_tiny, tiny_split, "a", epochs=2, seeds=[3], record=False,
+                                     checkpoint=False, tensorboard=False, verbose=0)
+    second = training.compile_and_fit(build_tiny, tiny_split, "b", epochs=2, seeds=[3], record=False,
+                                      checkpoint=False, tensorboard=False, verbose=0)
+    assert first.val_loss == pytest.approx(second.val_loss, abs=1e-6)
+
+
+def test_cross_validate_builds_a_fresh_model_per_fold(tiny_split):
+    built = []
+
+    def build():
+        built.append(build_tiny())
+        return built[-1]
+
+    scores = training.cross_validate(build, tiny_split.x_train, tiny_split.y_train, folds=3, epochs=1, batch_size=32)
+    assert len(scores) == 3 and len(built) == 3 and len({id(m) for m in built}) == 3
+    assert all(0.0 <= s <= 1.0 for s in scores)
+
+
+def test_save_model_is_atomic_and_loadable(tiny_split, scratch_home):
+    model = build_tiny()
+    path = training.save_model(model)
+    assert path == scratch_home / "models" / "smoke" / "98_training_test.keras"
+    assert keras.models.load_model(path).count_params() == 7850
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+def test_plots_are_saved_in_the_stage_folder(tiny_split, scratch_home):
+    result = training.compile_and_fit(build_tiny, tiny_split, "tiny", epochs=2, seeds=[0, 1], record=False,
+                                      checkpoint=False, tensorboard=False, verbose=0)
+    plots.plot_history(result, marks={"best": 1})
+    conv = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(4, 3, name="conv")])
+    plots.plot_filters(conv, "conv", "filters")
+    plots.plot_feature_maps(conv, tiny_split.x_val[:2], ["a", "b"], ["conv"], "maps", channels=4)
+    folder = scratch_home / "figures" / "smoke" / "98_training_test"
+    assert sorted(p.name for p in folder.iterdir()) == ["filters.png", "maps.png", "tiny.png"]
