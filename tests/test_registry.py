@@ -73,3 +73,13 @@ def test_markdown_and_text_tables(scratch_home):
 def test_summarise_needs_values():
     with pytest.raises(ValueError):
         registry.summarise([])
+
+
+def test_get_and_frame(scratch_home):
+    registry.record("02_low_capacity_convnet", "low_capacity", "validation", [0.9, 0.91], params=31962,
+                    profile="smoke", extra={"seconds_per_epoch": 2.5})
+    assert registry.get("02_low_capacity_convnet", "low_capacity", profile="smoke")["params"] == 31962
+    with pytest.raises(FmnistError, match=r"No validation result for model 'dense' of 01_baseline.*--only 01"):
+        registry.get("01_baseline", "dense", profile="smoke")
+    table = registry.frame("02_low_capacity_convnet", profile="smoke")
+    assert table.loc[0, "s/epoch"] == 2.5 and table.loc[0, "accuracy"] == pytest.approx(0.905)

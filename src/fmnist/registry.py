@@ -164,3 +164,33 @@ def as_text(data: dict) -> str:
         runs = pd.DataFrame(data["runs"])[["stage", "status", "seconds", "backend", "device", "time"]]
         parts.append("Notebook runs:\n" + runs.to_string(index=False))
     return "\n\n".join(parts) + "\n"
+
+
+def get(stage: str, model: str, split: str = "validation", profile: str | None = None) -> dict:
+    """One record of the active (or given) profile; an error naming the notebook to run if absent."""
+    from fmnist.profiles import get_profile
+
+    profile_name = get_profile(profile).name
+    for entry in read(profile_name)["records"]:
+        if (entry["stage"], entry["model"], entry["split"]) == (stage, model, split):
+            return entry
+    raise FmnistError(
+        f"No {split} result for model {model!r} of {stage} in results/{profile_name}.json. "
+        f"Run that notebook first: `fmnist run --profile {profile_name} --only {stage[:2]}`."
+    )
+
+
+def frame(stage: str | None = None, profile: str | None = None):
+    """The records of a profile (optionally one stage) as a pandas DataFrame, one row per model."""
+    import pandas as pd
+
+    from fmnist.profiles import get_profile
+
+    data = read(get_profile(profile).name)
+    chosen = [r for r in data["records"] if stage is None or r["stage"] == stage]
+    table = pd.DataFrame([{
+        "stage": r["stage"], "model": r["model"], "split": r["split"], "params": r.get("params"),
+        "s/epoch": (r.get("extra") or {}).get("seconds_per_epoch"),
+        "accuracy": r["accuracy"]["mean"], "std": r["accuracy"]["std"], "seeds": len(r["accuracy"]["values"]),
+    } for r in chosen])
+    return table
