@@ -26,6 +26,7 @@ if IN_COLAB:  # Colab has TensorFlow, Keras and the rest; only the series' own p
         subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                                "git+{repository}"])
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # must precede `import keras`; jax and torch work too
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter is not for readers
 import keras
 
 import fmnist
