@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from fmnist.figures import save_fig
 
@@ -32,6 +33,7 @@ def plot_history(result, name: str | None = None, marks: dict[str, int] | None =
             ax.axvline(epoch, color="grey", linestyle="--", linewidth=1)
             ax.text(epoch, ax.get_ylim()[1], f" {label}", rotation=90, va="top", ha="right", fontsize=8, color="grey")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend()
