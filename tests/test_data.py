@@ -137,3 +137,16 @@ def test_real_data_is_fashion_mnist_with_balanced_classes(real_data):
     assert np.bincount(y).tolist() == [6000] * 10
     assert np.bincount(yt).tolist() == [1000] * 10
     assert len(data.CLASS_NAMES) == 10
+
+
+def test_a_file_changed_on_disk_is_checked_again(tiny_dataset):
+    folder, arrays = tiny_dataset
+    first, _ = data.load()
+    first[0][0, 0, 0] = 255 - first[0][0, 0, 0]  # callers get copies: this must not leak into the cache
+    (x, _), _ = data.load()
+    np.testing.assert_array_equal(x, arrays["train_images"])
+    changed = arrays["train_labels"].copy()
+    changed[0] = 9
+    write_idx(folder / "train-labels-idx1-ubyte", changed)
+    with pytest.raises(DataError, match="SHA-256"):
+        data.load()

@@ -177,11 +177,15 @@ def download() -> Path:
     return KERAS_CACHE_DIR
 
 
+_checked: dict = {}  # (path, size, mtime, expected hash) -> array already verified in this process
+
+
 def load(verbose: bool = False):
     """The genuine Fashion-MNIST arrays: ``(x_train, y_train), (x_test, y_test)``.
 
     Images are uint8 arrays of shape (N, 28, 28), labels uint8 of shape (N,);
-    60,000 training and 10,000 test images. Every file's content hash is checked.
+    60,000 training and 10,000 test images. Every file's content hash is checked, once per
+    process and file version; callers get their own copies of the arrays.
     """
     label, folder = locate()
     arrays = {}
@@ -192,7 +196,11 @@ def load(verbose: bool = False):
                 f"{folder / (spec.name + '.gz')}: missing (found other Fashion-MNIST files in {folder}, "
                 f"the {label}). {HOW_TO_GET}"
             )
-        arrays[key] = read_checked(path, spec)
+        stat = path.stat()
+        cache_key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, spec.sha256, spec.shape)
+        if cache_key not in _checked:
+            _checked[cache_key] = read_checked(path, spec)
+        arrays[key] = _checked[cache_key].copy()
     if verbose:
         print(f"Fashion-MNIST loaded from {folder} ({label}); SHA-256 of all four files verified.")
     return (arrays["train_images"], arrays["train_labels"]), (arrays["test_images"], arrays["test_labels"])

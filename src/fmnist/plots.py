@@ -47,13 +47,14 @@ def plot_filters(model, layer_name: str, name: str):
     """The kernels of a convolutional layer that sees one input channel, as small images."""
     kernels = np.asarray(model.get_layer(layer_name).get_weights()[0])  # (h, w, in, out)
     count = kernels.shape[-1]
+    limit = float(np.abs(kernels).max()) or 1.0  # a scale centred on zero: white means zero
     cols = min(8, count)
     rows = int(np.ceil(count / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.3 * rows + 0.4), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < count:
-            ax.imshow(kernels[:, :, 0, i], cmap="RdBu_r")
+            ax.imshow(kernels[:, :, 0, i], cmap="RdBu_r", vmin=-limit, vmax=limit)
             ax.set_title(str(i), fontsize=8)
     fig.suptitle(f"{layer_name}: {count} learned kernels (red positive, blue negative)")
     save_fig(fig, name)
