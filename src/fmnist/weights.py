@@ -1,0 +1,98 @@
+"""ImageNet weights for the transfer-learning stage, offline or online, and which ones were used.
+
+`resolve()` looks for the weight file of a base model in this order:
+
+1. the folder named by ``$FMNIST_WEIGHTS_DIR`` (CI points it at ``../shared/pretrained``);
+2. Keras' own cache, ``~/.keras/models/``;
+3. otherwise Keras downloads the official file (``weights="imagenet"``), which needs internet.
+
+Files are loaded by path, since Keras checks an md5 of its own file when asked for
+``"imagenet"`` and the offline VGG16 file differs from it (see ``shared/pretrained/README.md``).
+`imagenet_base()` builds the frozen-able base and turns a failed download into an error that
+says which variable to set and which file to put where.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from fmnist.errors import FmnistError
+
+KERAS_MODELS_DIR = Path.home() / ".keras" / "models"
+
+
+class WeightsError(FmnistError):
+    """ImageNet weights are missing or cannot be loaded."""
+
+
+@dataclass(frozen=True)
+class Weights:
+    """What to pass to ``keras.applications`` as ``weights=``, and where it came from."""
+
+    argument: str  # a file path, or "imagenet"
+    source: str  # for the notebook to print
+    sha256: str | None = None
+
+
+def file_name(model: str, alpha: float = 1.0) -> str:
+    """Keras' file name for the no-top ImageNet weights of `model` ("vgg16" or "mobilenet_v2")."""
+    if model == "vgg16":
+        return "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    if model == "mobilenet_v2":
+        if alpha not in (0.35, 0.5, 0.75, 1.0, 1.3, 1.4):
+            raise WeightsError(f"MobileNetV2 has ImageNet weights for alpha 0.35, 0.5, 0.75, 1.0, 1.3 and 1.4, not {alpha}.")
+        return f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_224_no_top.h5"
+    raise WeightsError(f"Unknown base model {model!r}: use 'vgg16' or 'mobilenet_v2'.")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve(model: str, alpha: float = 1.0) -> Weights:
+    """The weights to use for `model`: a local file if there is one, else Keras' download."""
+    name = file_name(model, alpha)
+    folder = os.environ.get("FMNIST_WEIGHTS_DIR")
+    if folder:
+        path = Path(folder).expanduser() / name
+        if not path.is_file():
+            raise WeightsError(
+                f"FMNIST_WEIGHTS_DIR={folder} has no {name}. Put the file there (offline copies: "
+                f"shared/pretrained/), point FMNIST_WEIGHTS_DIR at the folder that has it, or unset "
+                f"it to let Keras download the official weights (needs internet)."
+            )
+        return Weights(str(path), f"file {path} (sha256 {sha256(path)[:16]}…, from $FMNIST_WEIGHTS_DIR)", sha256(path))
+    cached = KERAS_MODELS_DIR / name
+    if cached.is_file():
+        return Weights(str(cached), f"file {cached} (sha256 {sha256(cached)[:16]}…, Keras cache)", sha256(cached))
+    return Weights("imagenet", "downloaded by Keras (official ImageNet weights)")
+
+
+def imagenet_base(model: str, input_shape: tuple[int, int, int], alpha: float = 1.0):
+    """The convolutional base of `model` with ImageNet weights, without its classifier."""
+    import keras
+
+    weights = resolve(model, alpha)
+    try:
+        if model == "vgg16":
+            base = keras.applications.VGG16(include_top=False, weights=weights.argument, input_shape=input_shape)
+        else:
+            base = keras.applications.MobileNetV2(include_top=False, weights=weights.argument,
+                                                  input_shape=input_shape, alpha=alpha)
+    except Exception as exc:
+        if weights.argument == "imagenet":
+            raise WeightsError(
+                f"Keras could not download the ImageNet weights for {model} ({type(exc).__name__}). "
+                f"Offline, set FMNIST_WEIGHTS_DIR to a folder holding {file_name(model, alpha)} "
+                f"(for example shared/pretrained/)."
+            ) from None
+        raise WeightsError(f"{weights.argument}: cannot be loaded as {model} weights ({exc}).") from None
+    print(f"{model}{'' if model == 'vgg16' else f' (alpha {alpha})'} ImageNet weights: {weights.source}")
+    return base, weights
