@@ -81,3 +81,11 @@ def test_plots_are_saved_in_the_stage_folder(tiny_split, scratch_home):
     plots.plot_feature_maps(conv, tiny_split.x_val[:2], ["a", "b"], ["conv"], "maps", channels=4)
     folder = scratch_home / "figures" / "smoke" / "98_training_test"
     assert sorted(p.name for p in folder.iterdir()) == ["filters.png", "maps.png", "tiny.png"]
+
+
+def test_compile_and_fit_with_augmentation_records_it(tiny_split, scratch_home):
+    result = training.compile_and_fit(build_tiny, tiny_split, "tiny_aug", epochs=1, batch_size=32, seeds=[0],
+                                      augment={"shift": 0.1, "flip": True}, checkpoint=False,
+                                      tensorboard=False, verbose=0)
+    assert result.epochs_run == [1]
+    assert registry.get("98_training_test", "tiny_aug", profile="smoke")["extra"]["augment"] == {"shift": 0.1, "flip": True}

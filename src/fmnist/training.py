@@ -98,14 +98,17 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
                     early_stopping: int | None = None, monitor: str = "val_loss",
                     reduce_lr: int | None = None, checkpoint: bool = True, tensorboard: bool = True,
                     callbacks: Callable[[], list] | None = None, record: bool = True,
-                    verbose: int = 2, train_data: tuple | None = None) -> FitResult:
+                    verbose: int = 2, train_data: tuple | None = None,
+                    augment: dict | None = None) -> FitResult:
     """Fit a fresh model per seed of the active profile and record validation accuracy and loss.
 
     `build` returns a new, uncompiled model; `optimizer` is a name or a function returning a
     new optimizer (an optimizer instance cannot be shared between models). `epochs` is what
     the stage wants; the profile may cap it. `early_stopping` is a patience in epochs, with the
     best weights restored. `callbacks` returns extra callbacks for each seed. `train_data`
-    replaces the profile's training split (for example, augmented or resized data).
+    replaces the profile's training split (for example, resized data). `augment` holds the
+    arguments of `fmnist.augment.augment_batch` (e.g. ``{"shift": 0.1, "flip": True}``): the
+    training images are then transformed anew every epoch, seeded per seed.
     """
     session = current()
     profile = session.profile
@@ -125,9 +128,14 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
         print(f"--- {name}, seed {seed} ({profile.name} profile, {len(x_train):,} training images, "
               f"up to {epochs} epochs)")
         start = time.perf_counter()
-        history = model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size,
-                            validation_data=(split.x_val, split.y_val), callbacks=fit_callbacks,
-                            verbose=verbose)
+        if augment:
+            from fmnist.augment import AugmentedBatches
+
+            inputs = {"x": AugmentedBatches(x_train, y_train, batch_size, seed=seed, **augment)}
+        else:
+            inputs = {"x": x_train, "y": y_train, "batch_size": batch_size}
+        history = model.fit(**inputs, epochs=epochs, validation_data=(split.x_val, split.y_val),
+                            callbacks=fit_callbacks, verbose=verbose)
         result.seconds.append(time.perf_counter() - start)
         val_loss, val_acc = model.evaluate(split.x_val, split.y_val, batch_size=1024, verbose=0)
         result.histories.append({k: [float(v) for v in vs] for k, vs in history.history.items()})
@@ -145,6 +153,7 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
                         extra={"seconds_per_epoch": round(statistics.fmean(result.seconds_per_epoch), 2),
                                "batch_size": batch_size,
                                "optimizer": optimizer if isinstance(optimizer, str) else "custom",
+                               "augment": augment or None,
                                "training_images": len(x_train)})
     print(result.summary())
     return result
