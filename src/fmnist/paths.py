@@ -8,6 +8,7 @@ results of a full one:
 - ``results/<profile>.json``        the results registry
 - ``logs/<profile>/<stage>/``       TensorBoard logs
 - ``runs/<profile>/``               notebooks executed in a profile other than ``full``
+- ``cache/<profile>/``              derived data that can be recomputed (ImageNet features)
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ def logs_dir(profile: str, stage: str) -> Path:
 
 def runs_dir(profile: str) -> Path:
     return repo_root() / "runs" / profile
+
+
+def cache_dir(profile: str) -> Path:
+    return repo_root() / "cache" / profile
 
 
 @contextmanager
