@@ -1,0 +1,208 @@
+"""Fashion-MNIST prepared for ImageNet models: RGB, resized, preprocessed, and cached features.
+
+ImageNet bases (VGG16, MobileNetV2) want 3-channel images of at least 32x32 pixels, scaled the
+way each model was trained. `to_rgb_batches` turns 28x28 grey images into such batches one batch
+at a time, so 70,000 images at 96 px never sit in memory at once. `extract_features` runs a
+frozen base over them and caches the result under ``cache/<profile>/features/``, so a notebook
+re-run (or the next notebook) loads the features instead of recomputing them.
+
+Only ``keras``, ``keras.ops`` and NumPy are used: the same code runs on TensorFlow, JAX and torch.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from fmnist import paths
+from fmnist.errors import FmnistError
+
+MIN_SIZE = 32  # the smallest input keras.applications accepts for VGG16 and MobileNetV2
+MODELS = ("vgg16", "mobilenet_v2")
+
+
+class ImagenetError(FmnistError):
+    """Images, sizes or a base model that cannot be used for ImageNet transfer learning."""
+
+
+def preprocess_function(model: str) -> Callable:
+    """The ``preprocess_input`` of `model` ("vgg16" or "mobilenet_v2") from ``keras.applications``.
+
+    VGG16 expects BGR images with the ImageNet mean subtracted; MobileNetV2 expects [-1, 1].
+    """
+    import keras
+
+    if model == "vgg16":
+        return keras.applications.vgg16.preprocess_input
+    if model == "mobilenet_v2":
+        return keras.applications.mobilenet_v2.preprocess_input
+    raise ImagenetError(f"Unknown base model {model!r}: use one of {', '.join(repr(m) for m in MODELS)}.")
+
+
+def _check_size(size) -> int:
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < MIN_SIZE:
+        raise ImagenetError(
+            f"Image size {size!r} is too small: VGG16 and MobileNetV2 need at least {MIN_SIZE}x{MIN_SIZE} "
+            f"pixels. Use an integer size of {MIN_SIZE} or more (the profile's transfer_sizes, for example)."
+        )
+    return int(size)
+
+
+def _check_images(images) -> np.ndarray:
+    """The images as an (N, 28, 28) array, its values checked against what its dtype promises."""
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ImagenetError(
+            f"Expected Fashion-MNIST images of shape (N, 28, 28) or (N, 28, 28, 1), got {images.shape}. "
+            f"Pass the arrays of fmnist.load() or fmnist.load_split() unchanged."
+        )
+    if len(images) == 0:
+        raise ImagenetError("No images were given: pass at least one image.")
+    if np.issubdtype(images.dtype, np.integer):
+        low, high, scale = 0, 255, "0-255 (as fmnist.load() gives them)"
+    elif np.issubdtype(images.dtype, np.floating):
+        low, high, scale = 0.0, 1.0, "[0, 1] (as fmnist.prepare() gives them)"
+    else:
+        raise ImagenetError(f"Images of dtype {images.dtype} are not supported: pass uint8 or float images.")
+    lowest, highest = images.min(), images.max()
+    # `not (...)` so that NaN, which fails every comparison, is reported too
+    if not (lowest >= low and highest <= high):
+        raise ImagenetError(
+            f"{images.dtype} images must lie in {scale}; these range from {lowest} to {highest}. "
+            f"Pass uint8 images in 0-255 or float images scaled to [0, 1]."
+        )
+    return images
+
+
+def to_rgb_batches(images, size: int, preprocess: Callable, batch_size: int = 1024) -> Iterator[np.ndarray]:
+    """Batches of `images` ready for an ImageNet model: (b, size, size, 3) float32, in order.
+
+    `images` are uint8 in 0-255 or float in [0, 1], shaped (N, 28, 28) or (N, 28, 28, 1). Each
+    batch is resized bilinearly, scaled to 0-255, given three channels and passed through
+    `preprocess` (the model's ``preprocess_input``; see `preprocess_function`). The arguments are
+    checked now, not at the first batch, so a mistake shows up where the call is.
+    """
+    size = _check_size(size)
+    images = _check_images(images)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ImagenetError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    scale = 1.0 if np.issubdtype(images.dtype, np.integer) else 255.0
+    return _batches(images, size, preprocess, int(batch_size), scale)
+
+
+def _batches(images: np.ndarray, size: int, preprocess: Callable, batch_size: int,
+             scale: float) -> Iterator[np.ndarray]:
+    from keras import ops
+
+    for start in range(0, len(images), batch_size):
+        grey = images[start:start + batch_size, :, :, None].astype(np.float32) * np.float32(scale)
+        # Resize the single grey channel, then copy it: three times less work than resizing RGB,
+        # and the same result, since all three channels are equal.
+        resized = ops.convert_to_numpy(ops.image.resize(grey, (size, size), interpolation="bilinear",
+                                                        data_format="channels_last"))
+        # Bilinear weights are convex, so only float round-off can leave 0-255; clip it away.
+        rgb = np.repeat(np.clip(resized, 0.0, 255.0), 3, axis=-1)  # a real copy: preprocess works in place
+        yield np.ascontiguousarray(preprocess(rgb), dtype=np.float32)
+
+
+def feature_path(model_name: str, size: int, weights_sha256: str | None, split_name: str, n: int,
+                 profile: str | None = None) -> Path:
+    """Where `extract_features` caches the features of `n` images of `split_name`."""
+    if profile is None:
+        from fmnist.session import current
+
+        profile = current().profile.name
+    weights = weights_sha256[:12] if weights_sha256 else "imagenet"
+    return paths.cache_dir(profile) / "features" / f"{model_name}_{size}_{weights}_{split_name}_{n}.npy"
+
+
+def _expected_shape(base, n: int) -> tuple:
+    """(n, *features) with None where the base does not fix a dimension."""
+    try:
+        return (n, *tuple(base.output_shape)[1:])
+    except (AttributeError, ValueError, TypeError):  # a model whose output shape is not known yet
+        return (n,)
+
+
+def _matches(shape: tuple, expected: tuple) -> bool:
+    if len(expected) == 1:  # only the count is known: accept any feature shape for n images
+        return len(shape) >= 1 and shape[0] == expected[0]
+    return len(shape) == len(expected) and all(e is None or s == e for s, e in zip(shape, expected))
+
+
+def _load_cached(path: Path, expected: tuple) -> np.ndarray | None:
+    """The cached features, or None (with the reason printed) when the file cannot be trusted."""
+    if not path.is_file():
+        return None
+    try:
+        features = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        print(f"Feature cache {path} is unreadable ({type(exc).__name__}: {exc}); recomputing it.")
+        return None
+    if not _matches(features.shape, expected) or features.dtype != np.float32:
+        print(f"Feature cache {path} holds {features.dtype} {features.shape}, expected float32 "
+              f"{expected}; recomputing it.")
+        return None
+    return features
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(paths.repo_root()))
+    except ValueError:
+        return str(path)
+
+
+def extract_features(base, images, model_name: str, size: int, weights_sha256: str | None,
+                     split_name: str, batch_size: int = 256) -> np.ndarray:
+    """The features of `base` (a frozen Keras model) for `images`, computed once and then cached.
+
+    The cache file is ``cache/<profile>/features/<model>_<size>_<weights>_<split>_<n>.npy``, where
+    `<weights>` is the first 12 hex digits of `weights_sha256` (``fmnist.weights.imagenet_base``
+    returns it), or ``imagenet`` for weights Keras downloaded. A second call with the same key
+    loads the file; an unreadable file or one of the wrong shape is recomputed. The key does not
+    look at the pixels: use a different `split_name` for different images of the same count.
+    """
+    preprocess = preprocess_function(model_name)
+    size = _check_size(size)
+    images = _check_images(images)
+    expected_input = tuple(getattr(base, "input_shape", None) or ())[1:3]
+    if len(expected_input) == 2 and None not in expected_input and expected_input != (size, size):
+        raise ImagenetError(
+            f"The base model takes {expected_input[0]}x{expected_input[1]} images but size is {size}: "
+            f"build the base with input_shape=({size}, {size}, 3) or pass size={expected_input[0]}."
+        )
+    n = len(images)
+    path = feature_path(model_name, size, weights_sha256, split_name, n)
+    expected = _expected_shape(base, n)
+    cached = _load_cached(path, expected)
+    if cached is not None:
+        print(f"Features of {n:,} {split_name} images loaded from cache: {_shown(path)} {cached.shape}")
+        return cached
+
+    n_batches = -(-n // batch_size)
+    report_every = -(-n_batches // 10)  # at most about ten progress lines, whatever the size
+    print(f"Computing {model_name} features of {n:,} {split_name} images at {size}x{size} "
+          f"({n_batches} batches of up to {batch_size})")
+    start = time.perf_counter()
+    features, done = None, 0
+    for index, batch in enumerate(to_rgb_batches(images, size, preprocess, batch_size)):
+        # predict_on_batch: inference mode (BatchNormalization uses its ImageNet statistics),
+        # compiled once per batch shape on JAX and TensorFlow, without fit/predict's loop overhead
+        out = np.asarray(base.predict_on_batch(batch), dtype=np.float32)
+        if features is None:  # the feature shape is known only once the base has run
+            features = np.empty((n, *out.shape[1:]), dtype=np.float32)
+        features[done:done + len(out)] = out
+        done += len(out)
+        if (index + 1) % report_every == 0 or index + 1 == n_batches:
+            print(f"  {done:,}/{n:,} images, {time.perf_counter() - start:.0f} s")
+    with paths.atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:  # a handle, so np.save cannot append a second ".npy"
+            np.save(handle, features, allow_pickle=False)
+    print(f"Features {features.shape} computed in {time.perf_counter() - start:.0f} s and cached: {_shown(path)}")
+    return features
