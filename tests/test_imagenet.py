@@ -154,7 +154,8 @@ def test_features_are_cached_once_and_reused(imagenet_session, monkeypatch, caps
     assert calls == [4, 4, 2]
     assert first.shape == (10, 3) and first.dtype == np.float32
     np.testing.assert_allclose(first[:, 0], np.arange(0, 250, 25) / 127.5 - 1, atol=1e-5)
-    path = imagenet_session / "cache" / "smoke" / "features" / "mobilenet_v2_32_0123456789ab_train_10.npy"
+    path = (imagenet_session / "cache" / "smoke" / "features"
+            / f"mobilenet_v2_32_0123456789ab_train_10_{imagenet.fingerprint(images)}.npy")
     assert path.is_file()
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temporary file left behind
     out = capsys.readouterr().out
@@ -164,7 +165,8 @@ def test_features_are_cached_once_and_reused(imagenet_session, monkeypatch, caps
     again = imagenet.extract_features(base, images, "mobilenet_v2", 32, SHA, "train", batch_size=4)
     assert calls == [4, 4, 2]  # not run again
     np.testing.assert_array_equal(again, first)
-    assert "loaded from cache: cache/smoke/features/mobilenet_v2_32_0123456789ab_train_10.npy" in capsys.readouterr().out
+    assert (f"loaded from cache: cache/smoke/features/mobilenet_v2_32_0123456789ab_train_10_"
+            f"{imagenet.fingerprint(images)}.npy") in capsys.readouterr().out
 
 
 def test_each_part_of_the_key_gets_its_own_file(imagenet_session, monkeypatch):
@@ -176,16 +178,24 @@ def test_each_part_of_the_key_gets_its_own_file(imagenet_session, monkeypatch):
     imagenet.extract_features(base, images[:2], "mobilenet_v2", 32, None, "val")
     imagenet.extract_features(base, images, "vgg16", 32, None, "val")
     assert len(calls) == 4
-    names = sorted(p.name for p in (imagenet_session / "cache" / "smoke" / "features").iterdir())
-    assert names == ["mobilenet_v2_32_imagenet_train_3.npy", "mobilenet_v2_32_imagenet_val_2.npy",
-                     "mobilenet_v2_32_imagenet_val_3.npy", "vgg16_32_imagenet_val_3.npy"]
+    names = sorted(p.name.rsplit("_", 1)[0] for p in (imagenet_session / "cache" / "smoke" / "features").iterdir())
+    assert names == ["mobilenet_v2_32_imagenet_train_3", "mobilenet_v2_32_imagenet_val_2",
+                     "mobilenet_v2_32_imagenet_val_3", "vgg16_32_imagenet_val_3"]
+
+
+def test_different_images_of_the_same_count_get_their_own_file(imagenet_session, monkeypatch):
+    base = pooling_base()
+    calls = counting(base, monkeypatch)
+    first = imagenet.extract_features(base, constant_images([0, 10]), "vgg16", 32, SHA, "train")
+    second = imagenet.extract_features(base, constant_images([200, 250]), "vgg16", 32, SHA, "train")
+    assert len(calls) == 2 and not np.array_equal(first, second)
 
 
 def test_a_corrupt_cache_file_is_recomputed(imagenet_session, monkeypatch, capsys):
     base = pooling_base()
     calls = counting(base, monkeypatch)
     images = constant_images([0, 255])
-    path = imagenet.feature_path("mobilenet_v2", 32, SHA, "train", 2)
+    path = imagenet.feature_path("mobilenet_v2", 32, SHA, "train", constant_images([0, 255]))
     path.parent.mkdir(parents=True)
     path.write_bytes(b"half a file")
     features = imagenet.extract_features(base, images, "mobilenet_v2", 32, SHA, "train")
@@ -198,7 +208,7 @@ def test_a_corrupt_cache_file_is_recomputed(imagenet_session, monkeypatch, capsy
 def test_a_cache_file_of_the_wrong_shape_or_dtype_is_recomputed(imagenet_session, monkeypatch, capsys, stale):
     base = pooling_base()
     calls = counting(base, monkeypatch)
-    path = imagenet.feature_path("mobilenet_v2", 32, SHA, "train", 2)
+    path = imagenet.feature_path("mobilenet_v2", 32, SHA, "train", constant_images([0, 255]))
     path.parent.mkdir(parents=True)
     np.save(path, stale)
     features = imagenet.extract_features(base, constant_images([0, 255]), "mobilenet_v2", 32, SHA, "train")
@@ -230,8 +240,9 @@ def test_real_mobilenet_v2_features(imagenet_session, offline_weights, capsys):
     features = imagenet.extract_features(base, images, "mobilenet_v2", 32, used.sha256, "train", batch_size=4)
     assert features.shape == (8, 1, 1, 1280) and features.dtype == np.float32
     assert np.isfinite(features).all() and features.std() > 0
-    path = imagenet.feature_path("mobilenet_v2", 32, used.sha256, "train", 8)
-    assert path.name == f"mobilenet_v2_32_{used.sha256[:12]}_train_8.npy" and path.is_file()
+    path = imagenet.feature_path("mobilenet_v2", 32, used.sha256, "train", images)
+    assert path.name == f"mobilenet_v2_32_{used.sha256[:12]}_train_8_{imagenet.fingerprint(images)}.npy"
+    assert path.is_file()
     capsys.readouterr()
     np.testing.assert_array_equal(
         imagenet.extract_features(base, images, "mobilenet_v2", 32, used.sha256, "train"), features)

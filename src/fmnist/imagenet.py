@@ -11,6 +11,7 @@ Only ``keras``, ``keras.ops`` and NumPy are used: the same code runs on TensorFl
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -110,15 +111,21 @@ def _batches(images: np.ndarray, size: int, preprocess: Callable, batch_size: in
         yield np.ascontiguousarray(preprocess(rgb), dtype=np.float32)
 
 
-def feature_path(model_name: str, size: int, weights_sha256: str | None, split_name: str, n: int,
+def fingerprint(images) -> str:
+    """A short hash of the pixels, so different images of the same count never share a cache file."""
+    return hashlib.blake2b(np.ascontiguousarray(images).tobytes(), digest_size=4).hexdigest()
+
+
+def feature_path(model_name: str, size: int, weights_sha256: str | None, split_name: str, images,
                  profile: str | None = None) -> Path:
-    """Where `extract_features` caches the features of `n` images of `split_name`."""
+    """Where `extract_features` caches the features of `images` (of `split_name`)."""
     if profile is None:
         from fmnist.session import current
 
         profile = current().profile.name
     weights = weights_sha256[:12] if weights_sha256 else "imagenet"
-    return paths.cache_dir(profile) / "features" / f"{model_name}_{size}_{weights}_{split_name}_{n}.npy"
+    name = f"{model_name}_{size}_{weights}_{split_name}_{len(images)}_{fingerprint(images)}.npy"
+    return paths.cache_dir(profile) / "features" / name
 
 
 def _expected_shape(base, n: int) -> tuple:
@@ -162,11 +169,11 @@ def extract_features(base, images, model_name: str, size: int, weights_sha256: s
                      split_name: str, batch_size: int = 256) -> np.ndarray:
     """The features of `base` (a frozen Keras model) for `images`, computed once and then cached.
 
-    The cache file is ``cache/<profile>/features/<model>_<size>_<weights>_<split>_<n>.npy``, where
-    `<weights>` is the first 12 hex digits of `weights_sha256` (``fmnist.weights.imagenet_base``
-    returns it), or ``imagenet`` for weights Keras downloaded. A second call with the same key
-    loads the file; an unreadable file or one of the wrong shape is recomputed. The key does not
-    look at the pixels: use a different `split_name` for different images of the same count.
+    The cache file is ``cache/<profile>/features/<model>_<size>_<weights>_<split>_<n>_<pixels>.npy``,
+    where `<weights>` is the first 12 hex digits of `weights_sha256` (``fmnist.weights.imagenet_base``
+    returns it), or ``imagenet`` for weights Keras downloaded (include the alpha in `model_name`'s
+    caller-side label then), and `<pixels>` a hash of the images. A second call with the same key
+    loads the file; an unreadable file or one of the wrong shape is recomputed.
     """
     preprocess = preprocess_function(model_name)
     size = _check_size(size)
@@ -178,7 +185,7 @@ def extract_features(base, images, model_name: str, size: int, weights_sha256: s
             f"build the base with input_shape=({size}, {size}, 3) or pass size={expected_input[0]}."
         )
     n = len(images)
-    path = feature_path(model_name, size, weights_sha256, split_name, n)
+    path = feature_path(model_name, size, weights_sha256, split_name, images)
     expected = _expected_shape(base, n)
     cached = _load_cached(path, expected)
     if cached is not None:
