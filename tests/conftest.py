@@ -73,3 +73,15 @@ def scratch_home(tmp_path, monkeypatch):
     (home / "pyproject.toml").write_text("[project]\nname = 'scratch'\n")
     monkeypatch.setenv("FMNIST_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def offline_weights(monkeypatch):
+    """FMNIST_WEIGHTS_DIR pointed at offline ImageNet weights: skipped without them, failed in CI."""
+    shared = REPO.parent / "shared" / "pretrained"
+    folder = os.environ.get("FMNIST_WEIGHTS_DIR") or (str(shared) if shared.is_dir() else None)
+    if not folder:
+        if os.environ.get("CI"):
+            pytest.fail("CI must set FMNIST_WEIGHTS_DIR (.ci/run points it at ../shared/pretrained)")
+        pytest.skip("no offline ImageNet weights on this machine")
+    monkeypatch.setenv("FMNIST_WEIGHTS_DIR", folder)

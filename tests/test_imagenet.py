@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -14,7 +12,6 @@ from fmnist import imagenet, session, weights
 from fmnist.errors import FmnistError
 from fmnist.imagenet import ImagenetError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "pretrained"
 VGG_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
 SHA = "0123456789abcdef" * 4
 
@@ -32,15 +29,6 @@ def imagenet_session(scratch_home, monkeypatch):
     fmnist.setup("97_imagenet_test", quiet=True)
     return scratch_home
 
-
-@pytest.fixture
-def offline_weights(monkeypatch):
-    folder = os.environ.get("FMNIST_WEIGHTS_DIR") or (str(SHARED) if SHARED.is_dir() else None)
-    if not folder:
-        if os.environ.get("CI"):
-            pytest.fail("CI must set FMNIST_WEIGHTS_DIR (.ci/run points it at ../shared/pretrained)")
-        pytest.skip("no offline ImageNet weights on this machine")
-    monkeypatch.setenv("FMNIST_WEIGHTS_DIR", folder)
 
 
 def pooling_base(size=32):

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
 from fmnist import weights
 from fmnist.weights import WeightsError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "pretrained"
 
 
 def test_file_names_follow_keras():
@@ -65,15 +62,6 @@ def test_a_file_that_is_not_weights_is_reported(tmp_path, monkeypatch):
     with pytest.raises(WeightsError, match="cannot be loaded as mobilenet_v2 weights"):
         weights.imagenet_base("mobilenet_v2", (32, 32, 3), alpha=0.35)
 
-
-@pytest.fixture
-def offline_weights(monkeypatch):
-    folder = os.environ.get("FMNIST_WEIGHTS_DIR") or (str(SHARED) if SHARED.is_dir() else None)
-    if not folder:
-        if os.environ.get("CI"):
-            pytest.fail("CI must set FMNIST_WEIGHTS_DIR (.ci/run points it at ../shared/pretrained)")
-        pytest.skip("no offline ImageNet weights on this machine")
-    monkeypatch.setenv("FMNIST_WEIGHTS_DIR", folder)
 
 
 @pytest.mark.parametrize("model, alpha", [("mobilenet_v2", 0.35), ("vgg16", 1.0)])
