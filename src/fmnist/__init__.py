@@ -1,11 +1,17 @@
 """fmnist: the plumbing shared by the Fashion-MNIST notebook series.
 
-The notebooks tell the story and keep the architectures visible; this package
-owns everything they would otherwise repeat: loading and checking the data
-(`data`), profiles and splits (`profiles`), seeding (`repro`), where outputs
-go (`paths`), figures (`figures`), the results registry (`registry`), the
-environment a result was produced in (`environment`), and the command line
-(`cli`, `runner`), and the notebook session (`session`, `header`).
+The notebooks tell the story and keep the architectures visible; this package owns
+everything they would otherwise repeat, one concern per module:
+
+- `data`: finding, checking and loading the genuine dataset; class names
+- `profiles`: full / small / smoke data regimes, budgets and splits
+- `repro`, `session`, `environment`: seeding, the running notebook's stage, where it runs
+- `header`: the opening cells every notebook shares
+- `paths`, `figures`: where outputs go, written atomically; the one figure helper
+- `training`, `augment`, `plots`: the one training path, fast augmentation, shared plots
+- `weights`, `imagenet`: ImageNet weights offline or online; inputs and cached features
+- `registry`: results of every stage, per profile
+- `runner`, `cli`: the `fmnist` command (run the series, report results, check data)
 """
 
 __version__ = "0.1.0"
