@@ -1,10 +1,12 @@
-"""The `fmnist` command: run the series, print the results registry, check the data.
+"""The `fmnist` command: run the series, print the results registry, check the data, classify images.
 
     fmnist run [--profile P] [--only STAGE ...]
     fmnist report [--profile P] [--format table|markdown|json]
     fmnist data
+    fmnist predict IMAGE [IMAGE ...] [--model PATH] [--top K] [--json]
 
 Errors the package raises on purpose are printed as one line on stderr, exit status 1.
+`predict` reports each unusable image that way, predicts the others, and exits 1 if any failed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import json
 import sys
 
+from fmnist.data import CLASS_NAMES
 from fmnist.errors import FmnistError
 from fmnist.profiles import PROFILES
 
@@ -47,6 +50,22 @@ def _data(args) -> int:
     return 0
 
 
+def _predict(args) -> int:
+    from fmnist import predict
+
+    return predict.command(args.images, model=args.model, top=args.top, as_json=args.json)
+
+
+def _top_k(text: str) -> int:
+    try:
+        k = int(text)
+    except ValueError:
+        k = 0
+    if not 1 <= k <= len(CLASS_NAMES):
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {len(CLASS_NAMES)}, not {text!r}")
+    return k
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="fmnist", description="The Fashion-MNIST notebook series.")
     sub = top.add_subparsers(dest="command", required=True)
@@ -65,6 +84,18 @@ def parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="find, verify and describe the Fashion-MNIST files")
     data.set_defaults(func=_data)
+
+    predict = sub.add_parser("predict", help="classify image files (PNG, JPEG) with a saved model",
+                             description="Classify image files with a saved model. Each image is made to "
+                                         "look like Fashion-MNIST first (grayscale, light item on black, "
+                                         "cropped, 28x28) and the steps taken are shown.")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, any size)")
+    predict.add_argument("--model", metavar="PATH",
+                         help="a saved .keras model (default: models/full/04_regularisation.keras)")
+    predict.add_argument("--top", type=_top_k, default=3, metavar="K",
+                         help="how many classes to show per image (default: 3)")
+    predict.add_argument("--json", action="store_true", help="print a JSON list instead of tables")
+    predict.set_defaults(func=_predict)
     return top
 
 
