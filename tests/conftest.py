@@ -85,3 +85,17 @@ def offline_weights(monkeypatch):
             pytest.fail("CI must set FMNIST_WEIGHTS_DIR (.ci/run points it at ../shared/pretrained)")
         pytest.skip("no offline ImageNet weights on this machine")
     monkeypatch.setenv("FMNIST_WEIGHTS_DIR", folder)
+
+
+@pytest.fixture(scope="session")
+def real_data():
+    """The genuine dataset: skipped where it is not installed, a failure in CI (.ci/run installs it)."""
+    from fmnist import data
+    from fmnist.errors import DataError
+
+    try:
+        return data.load()
+    except DataError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"real Fashion-MNIST missing in CI: {exc}")
+        pytest.skip(f"real Fashion-MNIST not available here: {exc}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 
 import numpy as np
 import pytest
@@ -119,15 +118,6 @@ def test_prepare_rejects_images_without_three_axes():
     with pytest.raises(ValueError, match=r"expects images of shape \(N, height, width\)"):
         data.prepare(np.zeros((28, 28)))
 
-
-@pytest.fixture(scope="module")
-def real_data():
-    try:
-        return data.load()
-    except DataError as exc:
-        if os.environ.get("CI"):  # .ci/run installs the data: missing there is a failure
-            pytest.fail(f"real Fashion-MNIST missing in CI: {exc}")
-        pytest.skip(f"real Fashion-MNIST not available here: {exc}")
 
 
 def test_real_data_is_fashion_mnist_with_balanced_classes(real_data):

@@ -14,18 +14,8 @@ import pytest
 from PIL import Image
 
 from fmnist import cli, data, predict
-from fmnist.errors import DataError
 from fmnist.predict import ImageError, ModelError
 
-
-@pytest.fixture(scope="module")
-def real_data():
-    try:
-        return data.load()
-    except DataError as exc:
-        if os.environ.get("CI"):  # .ci/run installs the data: missing there is a failure
-            pytest.fail(f"real Fashion-MNIST missing in CI: {exc}")
-        pytest.skip(f"real Fashion-MNIST not available here: {exc}")
 
 
 def build_model(input_shape=(28, 28, 1), outputs=10, activation="softmax", seed=0):

@@ -11,7 +11,8 @@ everything they would otherwise repeat, one concern per module:
 - `training`, `augment`, `plots`: the one training path, fast augmentation, shared plots
 - `weights`, `imagenet`: ImageNet weights offline or online; inputs and cached features
 - `registry`: results of every stage, per profile
-- `runner`, `cli`: the `fmnist` command (run the series, report results, check data)
+- `evaluation`, `predict`: test-set statistics and cached predictions; `fmnist predict` on image files
+- `runner`, `cli`: the `fmnist` command (run the series, report results, check data, predict)
 """
 
 __version__ = "0.1.0"
