@@ -83,3 +83,13 @@ def test_get_and_frame(scratch_home):
         registry.get("01_baseline", "dense", profile="smoke")
     table = registry.frame("02_low_capacity_convnet", profile="smoke")
     assert table.loc[0, "s/epoch"] == 2.5 and table.loc[0, "accuracy"] == pytest.approx(0.905)
+
+
+def test_atomic_writes_get_ordinary_permissions(scratch_home):
+    import os
+    import stat
+
+    target = paths.write_text_atomic(scratch_home / "x.txt", "hello")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask

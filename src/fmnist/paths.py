@@ -55,6 +55,12 @@ def cache_dir(profile: str) -> Path:
     return repo_root() / "cache" / profile
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 @contextmanager
 def atomic_path(target: Path | str):
     """Yield a temporary path beside `target`; move it over `target` only if the block succeeds.
@@ -67,6 +73,7 @@ def atomic_path(target: Path | str):
     os.close(handle)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
