@@ -104,3 +104,13 @@ def test_native_log_lines_are_dropped_but_real_stderr_kept():
     nb.cells = [cell]
     runner.drop_native_logs(nb)
     assert [o["text"] for o in nb.cells[0].outputs] == ["UserWarning: something the reader should see\n"]
+
+
+def test_progress_bar_names_the_running_cell(series, capsys):
+    import io
+
+    stream = io.StringIO()
+    runner.run("smoke", only=["00"], folder=series, stream=stream)
+    shown = stream.getvalue()
+    assert "running `print('Backend: tensorflow on CPU (2 cor`" in shown  # first 40 characters
+    assert "2/2" in shown

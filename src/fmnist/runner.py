@@ -67,6 +67,9 @@ def execute(path: Path, profile: str, progress=None, timeout: int | None = None)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     if progress is not None:
+        # Show which cell is running: a training cell can take many minutes.
+        client.on_cell_execute = lambda cell, cell_index: progress.set_postfix_str(
+            f"running `{_first_line(cell.source)[:40]}`")
         client.on_cell_executed = lambda cell, cell_index, execute_reply: progress.update(
             1 if cell.cell_type == "code" else 0)
     try:
@@ -145,7 +148,7 @@ def run(profile: str = "full", only: list[str] | None = None, folder: Path | Non
         n_code = sum(1 for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
         label = f"[{number}/{len(chosen)}] {path.stem} ({profile})"
         start = time.perf_counter()
-        with tqdm(total=n_code, desc=label, unit="cell", file=stream, leave=True) as bar:
+        with tqdm(total=n_code, desc=label, unit="cell", file=stream, leave=True, miniters=1, mininterval=0) as bar:
             try:
                 nb = execute(path, profile, progress=bar)
             except NotebookError as exc:
