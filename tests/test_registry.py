@@ -93,3 +93,9 @@ def test_atomic_writes_get_ordinary_permissions(scratch_home):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
+
+
+def test_epochs_shown_once_when_all_seeds_agree():
+    assert registry._fmt_epochs([40, 40, 40]) == "40"
+    assert registry._fmt_epochs([15, 15, 17]) == "15, 15, 17"
+    assert registry._fmt_epochs(None) == "" and registry._fmt_epochs(5) == "5"

@@ -126,6 +126,15 @@ def _fmt(summary: dict | None, digits: int = 4) -> str:
     return f"{summary['mean']:.{digits}f}"
 
 
+def _fmt_epochs(epochs) -> str:
+    """Epochs per seed: one number when all seeds ran as long, else each of them."""
+    if epochs is None:
+        return ""
+    if isinstance(epochs, (list, tuple)):
+        return str(epochs[0]) if len(set(epochs)) == 1 else ", ".join(str(e) for e in epochs)
+    return str(epochs)
+
+
 def rows(data: dict) -> list[dict]:
     """The registry's records as flat rows for a table."""
     out = []
@@ -135,21 +144,30 @@ def rows(data: dict) -> list[dict]:
             "accuracy": _fmt(r["accuracy"]), "loss": _fmt(r.get("loss")),
             "seeds": len(r["accuracy"]["values"]),
             "params": f"{r['params']:,}" if r.get("params") is not None else "",
-            "epochs": "" if r.get("epochs") is None else str(r["epochs"]),
-            "train s": "" if r.get("train_seconds") is None else f"{r['train_seconds']:.0f}",
+            "epochs": _fmt_epochs(r.get("epochs")),
+            "train s/seed": "" if r.get("train_seconds") is None else f"{r['train_seconds']:.0f}",
             "backend": r.get("backend", ""), "device": r.get("device", ""),
         })
     return out
 
 
+def _markdown_table(table: list[dict]) -> list[str]:
+    header = list(table[0])
+    return (["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+            + ["| " + " | ".join(str(row[h]) for h in header) + " |" for row in table])
+
+
 def as_markdown(data: dict) -> str:
-    """A Markdown table of the records."""
+    """A Markdown table of the records, then one of the notebook runs that produced them."""
     table = rows(data)
     if not table:
         return "_No results recorded yet._\n"
-    header = list(table[0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(row[h]) for h in header) + " |" for row in table]
+    lines = _markdown_table(table)
+    if data.get("runs"):
+        runs = [{"notebook": r["stage"], "status": r["status"], "wall time": f"{r['seconds']:.0f} s",
+                 "backend": r.get("backend") or "", "device": r.get("device") or "", "finished": r["time"]}
+                for r in data["runs"]]
+        lines += ["", "Notebook runs that produced them:", ""] + _markdown_table(runs)
     return "\n".join(lines) + "\n"
 
 
