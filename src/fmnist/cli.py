@@ -25,7 +25,10 @@ def _run(args) -> int:
 
     timings = runner.run(profile=args.profile, only=args.only)
     total = sum(seconds for _, seconds in timings)
-    print(f"Ran {len(timings)} notebook(s) in the {args.profile} profile in {total:.0f} s.")
+    where = ("executed in place" if args.profile == "full"
+             else f"executed copies in runs/{args.profile}/, committed notebooks untouched")
+    print(f"Ran {len(timings)} notebook(s) in the {args.profile} profile in {total:.0f} s ({where}); "
+          f"results: `fmnist report --profile {args.profile}`.")
     return 0
 
 
