@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from fmnist import paths
 from fmnist.errors import FmnistError
 
@@ -86,11 +88,10 @@ def record(stage: str, model: str, split: str, accuracy, loss=None, *, seeds=Non
     from fmnist.profiles import get_profile
 
     profile_name = get_profile(profile).name
-    as_list = (lambda v: list(v) if isinstance(v, (list, tuple)) or hasattr(v, "__len__") else [v])
     entry = {
         "stage": stage, "model": model, "split": split,
-        "accuracy": summarise(as_list(accuracy)),
-        "loss": summarise(as_list(loss)) if loss is not None else None,
+        "accuracy": summarise(np.atleast_1d(accuracy)),
+        "loss": summarise(np.atleast_1d(loss)) if loss is not None else None,
         "seeds": list(seeds) if seeds is not None else None,
         "params": int(params) if params is not None else None,
         "epochs": epochs, "train_seconds": train_seconds,
