@@ -114,3 +114,11 @@ def test_progress_bar_names_the_running_cell(series, capsys):
     shown = stream.getvalue()
     assert "running `print('Backend: tensorflow on CPU (2 cor`" in shown  # first 40 characters
     assert "2/2" in shown
+
+
+def test_a_dying_kernel_is_reported_without_a_traceback(scratch_home):
+    folder = scratch_home / "notebooks"
+    make_notebook(folder / "00_dies.ipynb", "x = 1", "import os\nos._exit(1)")
+    with pytest.raises(NotebookError, match=r"00_dies\.ipynb: the kernel stopped near code cell \d of 2 \(DeadKernelError"):
+        runner.run("smoke", folder=folder)
+    assert (scratch_home / "runs" / "smoke" / "00_dies.failed.ipynb").exists()

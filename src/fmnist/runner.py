@@ -57,7 +57,7 @@ def execute(path: Path, profile: str, progress=None, timeout: int | None = None)
     """
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     nb = nbformat.read(path, as_version=4)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
@@ -82,6 +82,15 @@ def execute(path: Path, profile: str, progress=None, timeout: int | None = None)
         where = f"code cell {failed} of {len(code_cells)} (`{_first_line(cell.source)}`)" if cell else "a cell"
         err = NotebookError(
             f"{path.name} failed in {where}: {error.get('ename', 'Error')}: {error.get('evalue', str(exc)[:300])}"
+        )
+        err.notebook = nb
+        raise err from None
+    except (DeadKernelError, CellTimeoutError) as exc:
+        running = sum(1 for c in code_cells if c.get("execution_count") is not None)
+        err = NotebookError(
+            f"{path.name}: the kernel stopped near code cell {running} of {len(code_cells)} "
+            f"({type(exc).__name__}; out of memory, or a cell ran past the time limit). "
+            f"Try a smaller profile (--profile smoke) to check the code, or free memory."
         )
         err.notebook = nb
         raise err from None
