@@ -34,7 +34,8 @@ CLASS_NAMES = (
 )
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-KERAS_CACHE_DIR = Path.home() / ".keras" / "datasets" / "fashion-mnist"
+# Where Keras' fashion_mnist.load_data() downloads to: $KERAS_HOME (default ~/.keras)/datasets/fashion-mnist
+KERAS_CACHE_DIR = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "datasets" / "fashion-mnist"
 
 # IDX magic numbers: two zero bytes, the element type (0x08 = unsigned byte), the rank.
 _MAGIC = {1: 0x00000801, 3: 0x00000803}

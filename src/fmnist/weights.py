@@ -21,7 +21,7 @@ from pathlib import Path
 
 from fmnist.errors import FmnistError
 
-KERAS_MODELS_DIR = Path.home() / ".keras" / "models"
+KERAS_MODELS_DIR = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "models"  # Keras' weight cache
 
 
 class WeightsError(FmnistError):
