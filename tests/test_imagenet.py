@@ -235,3 +235,48 @@ def test_real_mobilenet_v2_features(imagenet_session, offline_weights, capsys):
     np.testing.assert_array_equal(
         imagenet.extract_features(base, images, "mobilenet_v2", 32, used.sha256, "train"), features)
     assert "loaded from cache" in capsys.readouterr().out
+
+
+# --- fine-tuning inputs ---------------------------------------------------------------------------
+
+def test_imagenet_batches_match_to_rgb_batches_and_reshuffle():
+    images = np.random.default_rng(0).integers(0, 256, (10, 28, 28)).astype(np.uint8)
+    labels = np.arange(10)
+    pre = imagenet.preprocess_function("mobilenet_v2")
+    ordered = imagenet.ImagenetBatches(images, labels, 32, pre, batch_size=4, shuffle=False)
+    assert len(ordered) == 3
+    expected = np.concatenate(list(imagenet.to_rgb_batches(images, 32, pre, batch_size=4)))
+    got = np.concatenate([ordered[i][0] for i in range(3)])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    shuffled = imagenet.ImagenetBatches(images, labels, 32, pre, batch_size=4, seed=1)
+    first = np.concatenate([shuffled[i][1] for i in range(3)])
+    assert sorted(first) == list(range(10))
+    shuffled.on_epoch_end()
+    assert sorted(shuffled.order) == list(range(10))
+    x, y = shuffled[0]
+    np.testing.assert_allclose(x, np.concatenate(list(imagenet.to_rgb_batches(images[y], 32, pre))), atol=1e-5)
+
+
+def test_imagenet_batches_refuse_mismatched_labels():
+    with pytest.raises(ImagenetError, match="10 images but 9 labels"):
+        imagenet.ImagenetBatches(np.zeros((10, 28, 28), np.uint8), np.arange(9), 32, lambda x: x)
+
+
+def test_split_base_gives_the_same_outputs_as_the_whole(offline_weights):
+    base, _ = weights.imagenet_base("vgg16", (32, 32, 3))
+    bottom, top = imagenet.split_base(base, "block4_pool")
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32) * 100
+    np.testing.assert_allclose(top.predict_on_batch(bottom.predict_on_batch(x)), base.predict_on_batch(x),
+                               rtol=1e-4, atol=1e-4)
+    assert [layer.name for layer in top.layers[1:]] == ["block5_conv1", "block5_conv2", "block5_conv3", "block5_pool"]
+    with pytest.raises(ImagenetError, match="has no layer 'block9'"):
+        imagenet.split_base(base, "block9")
+
+
+def test_split_base_refuses_a_branching_tail():
+    inputs = keras.Input((4,))
+    a = keras.layers.Dense(3, name="a")(inputs)
+    b = keras.layers.Dense(3, name="b")(a)
+    c = keras.layers.Add(name="c")([a, b])
+    with pytest.raises(ImagenetError, match="not a simple chain after 'a'"):
+        imagenet.split_base(keras.Model(inputs, c), "a")

@@ -10,7 +10,7 @@ everything they would otherwise repeat, one concern per module:
 - `paths`, `figures`: where outputs go, written atomically; the one figure helper
 - `training`, `augment`, `plots`: the one training path, fast augmentation, shared plots
 - `decisions`: keep-or-roll-back decisions of iterative regularisation, from recorded results
-- `weights`, `imagenet`: ImageNet weights offline or online; inputs and cached features
+- `weights`, `imagenet`: ImageNet weights offline or online; inputs, cached features, fine-tuning batches
 - `registry`: results of every stage, per profile
 - `evaluation`, `predict`: test-set statistics and cached predictions; `fmnist predict` on image files
 - `runner`, `cli`: the `fmnist` command (run the series, report results, check data, predict)

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
+import keras  # the session has chosen the backend before notebooks import this module
 import numpy as np
 
 from fmnist import paths
@@ -213,3 +214,65 @@ def extract_features(base, images, model_name: str, size: int, weights_sha256: s
             np.save(handle, features, allow_pickle=False)
     print(f"Features {features.shape} computed in {time.perf_counter() - start:.0f} s and cached: {_shown(path)}")
     return features
+
+
+class ImagenetBatches(keras.utils.PyDataset):
+    """Batches of Fashion-MNIST images prepared for an ImageNet model on the fly, for ``model.fit``.
+
+    Fine-tuning needs the images themselves, not cached features, and 50,000 images at 96x96x3
+    in float32 take 5.5 GB: so each batch is resized and preprocessed when it is asked for.
+    Training batches are reshuffled every epoch from a seeded generator; `shuffle=False` keeps
+    the order, for validation.
+    """
+
+    def __init__(self, images, labels, size: int, preprocess: Callable, batch_size: int = 128,
+                 seed: int = 0, shuffle: bool = True):
+        super().__init__()
+        self.size = _check_size(size)
+        self.images = _check_images(images)
+        self.labels = np.asarray(labels)
+        if len(self.labels) != len(self.images):
+            raise ImagenetError(f"{len(self.images)} images but {len(self.labels)} labels: pass matching arrays.")
+        self.scale = 1.0 if np.issubdtype(self.images.dtype, np.integer) else 255.0
+        self.preprocess, self.batch_size, self.shuffle = preprocess, int(batch_size), shuffle
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(self.images)) if shuffle else np.arange(len(self.images))
+
+    def __len__(self) -> int:
+        return -(-len(self.images) // self.batch_size)
+
+    def __getitem__(self, index: int):
+        chosen = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        batch = next(_batches(self.images[chosen], self.size, self.preprocess, len(chosen), self.scale))
+        return batch, self.labels[chosen]
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self.order = self.rng.permutation(len(self.images))
+
+
+def split_base(base, layer_name: str):
+    """Cut a chain-shaped base (VGG16) after `layer_name`: (bottom, top), sharing the base's layers.
+
+    The bottom's outputs can be cached once with `extract_features`; fine-tuning then trains
+    only the top (for VGG16, block 5) on them, instead of running the frozen blocks every epoch.
+    """
+    names = [layer.name for layer in base.layers]
+    if layer_name not in names:
+        raise ImagenetError(f"{base.name} has no layer {layer_name!r}; its layers are: {', '.join(names)}.")
+    cut = names.index(layer_name)
+    tail = base.layers[cut + 1:]
+    previous = base.layers[cut]
+    for layer in tail:
+        if layer.input is not previous.output:
+            raise ImagenetError(
+                f"{base.name} is not a simple chain after {layer_name!r} ({layer.name} does not read "
+                f"{previous.name}'s output): split it at a later layer, or fine-tune it whole."
+            )
+        previous = layer
+    bottom = keras.Model(base.inputs, base.get_layer(layer_name).output, name=f"{base.name}_to_{layer_name}")
+    inputs = keras.Input(tuple(bottom.output.shape[1:]))
+    x = inputs
+    for layer in tail:
+        x = layer(x)
+    return bottom, keras.Model(inputs, x, name=f"{base.name}_after_{layer_name}")
