@@ -99,7 +99,8 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
                     reduce_lr: int | None = None, checkpoint: bool = True, tensorboard: bool = True,
                     callbacks: Callable[[], list] | None = None, record: bool = True,
                     verbose: int = 2, train_data: tuple | None = None,
-                    augment: dict | None = None) -> FitResult:
+                    augment: dict | None = None,
+                    train_batches: Callable[[int], object] | None = None) -> FitResult:
     """Fit a fresh model per seed of the active profile and record validation accuracy and loss.
 
     `build` returns a new, uncompiled model; `optimizer` is a name or a function returning a
@@ -108,7 +109,9 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
     best weights restored. `callbacks` returns extra callbacks for each seed. `train_data`
     replaces the profile's training split (for example, resized data). `augment` holds the
     arguments of `fmnist.augment.augment_batch` (e.g. ``{"shift": 0.1, "flip": True}``): the
-    training images are then transformed anew every epoch, seeded per seed.
+    training images are then transformed anew every epoch, seeded per seed. `train_batches`
+    returns, for a seed, a ``keras.utils.PyDataset`` of training batches (for example
+    `fmnist.imagenet.ImagenetBatches`), used instead of the split's arrays.
     """
     session = current()
     profile = session.profile
@@ -125,10 +128,12 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
         fit_callbacks = [timer] + standard_callbacks(
             name, seed, early_stopping=early_stopping, monitor=monitor, checkpoint=checkpoint,
             tensorboard=tensorboard, reduce_lr=reduce_lr) + (callbacks() if callbacks else [])
-        print(f"--- {name}, seed {seed} ({profile.name} profile, {len(x_train):,} training images, "
+        print(f"--- {name}, seed {seed} ({profile.name} profile, {len(y_train):,} training images, "
               f"up to {epochs} epochs)")
         start = time.perf_counter()
-        if augment:
+        if train_batches is not None:
+            inputs = {"x": train_batches(seed)}
+        elif augment:
             from fmnist.augment import AugmentedBatches
 
             inputs = {"x": AugmentedBatches(x_train, y_train, batch_size, seed=seed, **augment)}
@@ -154,7 +159,7 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
                                "batch_size": batch_size,
                                "optimizer": optimizer if isinstance(optimizer, str) else "custom",
                                "augment": augment or None,
-                               "training_images": len(x_train)})
+                               "training_images": len(y_train)})
     print(result.summary())
     return result
 
