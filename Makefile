@@ -3,6 +3,8 @@ VENV    ?= .venv
 PYTHON  ?= python3
 PROFILE ?= full
 BIN     := $(VENV)/bin
+# Offline ImageNet weights when they sit beside the clone (as in CI); otherwise Keras downloads them.
+export FMNIST_WEIGHTS_DIR ?= $(abspath $(wildcard ../shared/pretrained))
 
 .PHONY: run test clean-smoke
 
