@@ -27,6 +27,7 @@ class Step:
     difference: float
     margin: float
     kept: bool
+    parameters: str = ""
 
 
 def beats(candidate: dict, best: dict) -> tuple[bool, float, float]:
@@ -50,14 +51,17 @@ class DecisionLog:
     def __post_init__(self):
         self.best = self.start
 
-    def consider(self, change: str, record: dict) -> Step:
-        """Judge `record` (a registry entry) against the current best, keep it or roll it back."""
+    def consider(self, change: str, record: dict, parameters: str = "") -> Step:
+        """Judge `record` (a registry entry) against the current best, keep it or roll it back.
+
+        `parameters` says, for the log, what exactly was changed (e.g. ``"dropout=0.3"``).
+        """
         if "accuracy" not in record:
             raise FmnistError(f"{change!r}: not a registry record (no accuracy); pass registry.get(...)")
         kept, difference, margin = beats(record, self.best)
         step = Step(len(self.steps) + 1, change, record["model"], record.get("params"),
                     record["accuracy"]["mean"], record["accuracy"]["std"], len(record["accuracy"]["values"]),
-                    difference, margin, kept)
+                    difference, margin, kept, parameters)
         self.steps.append(step)
         if kept:
             self.best = record
@@ -71,7 +75,8 @@ class DecisionLog:
         import pandas as pd
 
         return pd.DataFrame([{
-            "iteration": s.iteration, "change": s.change, "model": s.model, "params": s.params,
+            "iteration": s.iteration, "change": s.change, "parameters": s.parameters, "model": s.model,
+            "params": s.params,
             "val accuracy": s.mean, "std": s.std, "seeds": s.seeds,
             "vs best": s.difference, "margin": s.margin, "kept": s.kept,
         } for s in self.steps])

@@ -135,3 +135,16 @@ def load_test(profile: Profile | str | None = None) -> tuple[np.ndarray, np.ndar
     (_, y), (x_test, y_test) = load()
     idx = split_indices(profile, y, y_test)
     return prepare(x_test[idx.test]), y_test[idx.test]
+
+
+def screen_subset(split: Split, size: int, seed: int = SPLIT_SEED) -> Split:
+    """The split with its training part cut to a stratified, seeded subset of `size` images.
+
+    Notebook 04 screens many candidate models on such a subset (validation unchanged), so
+    that a dozen iterations over several seeds stay affordable on two CPU cores.
+    """
+    if size <= 0:
+        raise ProfileError(f"screen_subset needs a positive size, got {size}")
+    chosen = _stratified_subset(np.arange(len(split.y_train)), split.y_train, size, seed)
+    return Split(split.x_train[chosen], split.y_train[chosen], split.x_val, split.y_val,
+                 split.indices._replace(train=split.indices.train[chosen]))

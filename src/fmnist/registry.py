@@ -136,10 +136,15 @@ def _fmt_epochs(epochs) -> str:
     return str(epochs)
 
 
+SCREEN = "screen"  # notebook 04's screening runs: shown in its decision log, not in the results table
+
+
 def rows(data: dict) -> list[dict]:
-    """The registry's records as flat rows for a table."""
+    """The registry's records as flat rows for a table (screening runs left out)."""
     out = []
     for r in data["records"]:
+        if r["split"] == SCREEN:
+            continue
         out.append({
             "stage": r["stage"], "model": r["model"], "split": r["split"],
             "accuracy": _fmt(r["accuracy"]), "loss": _fmt(r.get("loss")),

@@ -94,13 +94,14 @@ def standard_callbacks(name: str, seed: int, *, early_stopping: int | None, moni
 
 def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epochs: int,
                     batch_size: int = 128, optimizer: str | Callable[[], object] = "rmsprop",
-                    loss: str = "sparse_categorical_crossentropy", seeds: list[int] | None = None,
+                    loss="sparse_categorical_crossentropy", seeds: list[int] | None = None,
                     early_stopping: int | None = None, monitor: str = "val_loss",
                     reduce_lr: int | None = None, checkpoint: bool = True, tensorboard: bool = True,
                     callbacks: Callable[[], list] | None = None, record: bool = True,
                     verbose: int = 2, train_data: tuple | None = None,
                     augment: dict | None = None,
-                    train_batches: Callable[[int], object] | None = None) -> FitResult:
+                    train_batches: Callable[[int], object] | None = None,
+                    record_as: str = "validation", extra: dict | None = None) -> FitResult:
     """Fit a fresh model per seed of the active profile and record validation accuracy and loss.
 
     `build` returns a new, uncompiled model; `optimizer` is a name or a function returning a
@@ -111,7 +112,9 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
     arguments of `fmnist.augment.augment_batch` (e.g. ``{"shift": 0.1, "flip": True}``): the
     training images are then transformed anew every epoch, seeded per seed. `train_batches`
     returns, for a seed, a ``keras.utils.PyDataset`` of training batches (for example
-    `fmnist.imagenet.ImagenetBatches`), used instead of the split's arrays.
+    `fmnist.imagenet.ImagenetBatches`), used instead of the split's arrays. `record_as` names
+    the registry split of the record (``"screen"`` for notebook 04's screening runs) and `extra`
+    is added to it. `loss` is a name or a ``keras.losses.Loss``.
     """
     session = current()
     profile = session.profile
@@ -152,14 +155,14 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
         result.seconds_per_epoch.append(statistics.fmean(later))
         result.params = model.count_params()
     if record:
-        registry.record(session.stage, name, "validation", result.val_accuracy, result.val_loss,
+        registry.record(session.stage, name, record_as, result.val_accuracy, result.val_loss,
                         seeds=seeds, params=result.params, epochs=result.epochs_run,
                         train_seconds=round(statistics.fmean(result.seconds), 1), profile=profile.name,
                         extra={"seconds_per_epoch": round(statistics.fmean(result.seconds_per_epoch), 2),
                                "batch_size": batch_size,
                                "optimizer": optimizer if isinstance(optimizer, str) else "custom",
                                "augment": augment or None,
-                               "training_images": len(y_train)})
+                               "training_images": len(y_train), **(extra or {})})
     print(result.summary())
     return result
 

@@ -1,0 +1,233 @@
+"""One change at a time: a candidate's configuration, the training it implies, and the search.
+
+Notebook 04 describes every candidate model by one flat configuration (a dict). The notebook's
+own `build_*` function turns the architecture keys into layers, so the architecture stays in
+view; this module turns the training keys into a `compile_and_fit` call and keeps the search:
+
+- ``optimizer`` (rmsprop, adam, adamw, sgd), ``learning_rate``, ``weight_decay`` (AdamW),
+  ``schedule`` (None or ``"cosine"``), ``label_smoothing``, ``batch_size``, ``epochs``,
+  ``early_stopping`` (patience, best weights restored);
+- augmentation: ``shift``, ``rotation``, ``zoom``, ``flip``, ``erase`` (see `fmnist.augment`).
+
+`Search` runs the start configuration, then each proposed change on top of the current best,
+judged by `fmnist.decisions.DecisionLog` from the registry's records; a change that does not
+beat the best by more than the spread over seeds is rolled back. `tune` is a small KerasTuner
+random search, and `retrain` fits the chosen configuration on training + validation data.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from typing import Callable
+
+import keras
+import numpy as np
+from keras import ops
+
+from fmnist import paths, registry
+from fmnist.decisions import DecisionLog, Step
+from fmnist.errors import FmnistError
+from fmnist.profiles import Split
+from fmnist.repro import seed_everything
+from fmnist.session import current
+from fmnist.training import EpochTimer, FitResult, compile_and_fit
+
+AUGMENT_KEYS = ("shift", "rotation", "zoom", "flip", "erase")
+OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd")
+
+
+@keras.saving.register_keras_serializable(package="fmnist")
+class SmoothedSparseCrossentropy(keras.losses.Loss):
+    """Cross-entropy against integer labels with label smoothing.
+
+    Keras' sparse cross-entropy has no smoothing; this spreads `smoothing` of each target's
+    probability evenly over all classes, exactly like one-hot labels with
+    ``CategoricalCrossentropy(label_smoothing=...)``, without one-hot encoding the data.
+    """
+
+    def __init__(self, smoothing: float = 0.1, name: str = "smoothed_sparse_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not 0.0 <= smoothing < 1.0:
+            raise FmnistError(f"label smoothing must be in [0, 1), got {smoothing}")
+        self.smoothing = float(smoothing)
+
+    def call(self, y_true, y_pred):
+        classes = ops.shape(y_pred)[-1]
+        labels = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), classes)
+        target = labels * (1.0 - self.smoothing) + self.smoothing / classes
+        log_p = ops.log(ops.clip(y_pred, 1e-7, 1.0))
+        return -ops.sum(target * log_p, axis=-1)
+
+    def get_config(self):
+        return {"smoothing": self.smoothing, "name": self.name}
+
+
+def make_loss(config: dict):
+    """The loss a configuration asks for: plain sparse cross-entropy, or with label smoothing."""
+    smoothing = config.get("label_smoothing") or 0.0
+    return SmoothedSparseCrossentropy(smoothing) if smoothing else "sparse_categorical_crossentropy"
+
+
+def make_optimizer(config: dict, steps_per_epoch: int, epochs: int):
+    """A new optimizer for a configuration; a cosine schedule decays over all `epochs`."""
+    name = config.get("optimizer", "rmsprop")
+    rate = config.get("learning_rate", 1e-3)
+    if config.get("schedule") == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, steps_per_epoch * epochs), alpha=0.01)
+    elif config.get("schedule"):
+        raise FmnistError(f"unknown schedule {config['schedule']!r}: use None or 'cosine'")
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(rate)
+    if name == "adam":
+        return keras.optimizers.Adam(rate)
+    if name == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=config.get("weight_decay", 1e-4))
+    if name == "sgd":
+        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
+    raise FmnistError(f"unknown optimizer {name!r}: use one of {', '.join(OPTIMIZERS)}")
+
+
+def augmentation(config: dict) -> dict | None:
+    """The `fmnist.augment.augment_batch` arguments of a configuration, or None for none."""
+    chosen = {key: config[key] for key in AUGMENT_KEYS if config.get(key)}
+    return chosen or None
+
+
+def compile_for(model, config: dict, n_train: int, epochs: int | None = None):
+    """Compile `model` with the optimizer, schedule and loss of `config`; return it."""
+    epochs = current().profile.epochs(epochs or config["epochs"])
+    steps = math.ceil(n_train / config.get("batch_size", 128))
+    model.compile(optimizer=make_optimizer(config, steps, epochs), loss=make_loss(config), metrics=["accuracy"])
+    return model
+
+
+def fit_config(build: Callable[[dict], object], config: dict, split: Split, name: str, *,
+               seeds: list[int] | None = None, record_as: str = "validation", checkpoint: bool = False,
+               tensorboard: bool = False, verbose: int = 0) -> FitResult:
+    """`compile_and_fit` for a configuration: its optimizer, loss, epochs and augmentation."""
+    if "epochs" not in config:
+        raise FmnistError("the configuration has no 'epochs'")
+    epochs = current().profile.epochs(config["epochs"])
+    batch_size = config.get("batch_size", 128)
+    steps = math.ceil(len(split.y_train) / batch_size)
+    return compile_and_fit(lambda: build(config), split, name, epochs=config["epochs"], batch_size=batch_size,
+                           optimizer=lambda: make_optimizer(config, steps, epochs), loss=make_loss(config),
+                           seeds=seeds, early_stopping=config.get("early_stopping"), monitor="val_accuracy",
+                           augment=augmentation(config), record_as=record_as, checkpoint=checkpoint,
+                           tensorboard=tensorboard, verbose=verbose, extra={"config": _plain(config)})
+
+
+def _plain(config: dict) -> dict:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.items()}
+
+
+def describe(updates: dict) -> str:
+    """``key=value`` pairs of a change, for the decision log."""
+    return ", ".join(f"{k}={v}" for k, v in updates.items())
+
+
+class Search:
+    """A configuration that changes one thing at a time, kept only when validation says so.
+
+    Every run is recorded in the registry under the running stage with split ``"screen"``
+    and judged against the current best by `DecisionLog`.
+    """
+
+    def __init__(self, build: Callable[[dict], object], split: Split, start: dict, *,
+                 seeds: list[int] | None = None, start_name: str = "start"):
+        self.build, self.split = build, split
+        self.seeds = current().profile.seeds[:2] if seeds is None else list(seeds)
+        self.config = dict(start)
+        self.results: dict[str, FitResult] = {}
+        self.results[start_name] = self._run(self.config, start_name)
+        self.log = DecisionLog(registry.get(current().stage, start_name, registry.SCREEN))
+
+    def _run(self, config: dict, name: str) -> FitResult:
+        started = time.perf_counter()
+        result = fit_config(self.build, config, self.split, name, seeds=self.seeds, record_as=registry.SCREEN)
+        print(f"    ({time.perf_counter() - started:.0f} s)")
+        return result
+
+    def try_change(self, change: str, name: str, **updates) -> Step:
+        """Train the current best with `updates` applied; keep them if validation improves enough."""
+        unknown = [key for key in updates if key not in self.config]
+        if unknown:
+            raise FmnistError(f"{change!r}: {', '.join(unknown)} not in the configuration "
+                              f"(known: {', '.join(self.config)})")
+        candidate = {**self.config, **updates}
+        self.results[name] = self._run(candidate, name)
+        step = self.log.consider(change, registry.get(current().stage, name, registry.SCREEN), describe(updates))
+        if step.kept:
+            self.config = candidate
+        return step
+
+
+def tune(build_hp: Callable, split: Split, config: dict, *, max_trials: int, epochs: int, seed: int = 0):
+    """A KerasTuner random search judged on validation accuracy; (best values, trials table).
+
+    `build_hp(hp)` returns a compiled model. Training uses the split's training images with the
+    augmentation of `config`; one seed per trial (a screening budget, not a final verdict).
+    """
+    import keras_tuner
+    import pandas as pd
+
+    session = current()
+    epochs = session.profile.epochs(epochs)
+    folder = paths.cache_dir(session.profile.name) / "tuner"
+    tuner = keras_tuner.RandomSearch(build_hp, objective="val_accuracy", max_trials=max_trials, seed=seed,
+                                     directory=str(folder), project_name=session.stage, overwrite=True)
+    seed_everything(seed)
+    augment = augmentation(config)
+    if augment:
+        from fmnist.augment import AugmentedBatches
+
+        inputs = {"x": AugmentedBatches(split.x_train, split.y_train, config.get("batch_size", 128), seed=seed,
+                                        **augment)}
+    else:
+        inputs = {"x": split.x_train, "y": split.y_train, "batch_size": config.get("batch_size", 128)}
+    started = time.perf_counter()
+    tuner.search(**inputs, epochs=epochs, validation_data=(split.x_val, split.y_val), verbose=0)
+    trials = tuner.oracle.get_best_trials(max_trials)
+    table = pd.DataFrame([{**trial.hyperparameters.values, "val accuracy": trial.score} for trial in trials])
+    print(f"{len(trials)} trials of {epochs} epoch(s) on {len(split.y_train):,} images in "
+          f"{time.perf_counter() - started:.0f} s")
+    return dict(trials[0].hyperparameters.values), table
+
+
+def best_epoch(result: FitResult) -> int:
+    """The epoch (from 1) of highest validation accuracy, averaged over seeds and rounded."""
+    return round(statistics.fmean(int(np.argmax(h["val_accuracy"])) + 1 for h in result.histories))
+
+
+def retrain(build: Callable[[dict], object], config: dict, x: np.ndarray, y: np.ndarray, *, epochs: int,
+            name: str, seed: int = 0):
+    """Fit `config` on all of (x, y) (training + validation) for `epochs`; record and return the model.
+
+    No data is left to validate on, so the record holds the accuracy on its own training data,
+    under the split ``"train+validation"``; only the test set can judge this model.
+    """
+    session = current()
+    epochs = session.profile.epochs(epochs)
+    seed_everything(seed)
+    model = compile_for(build(config), config, len(y), epochs)
+    augment = augmentation(config)
+    if augment:
+        from fmnist.augment import AugmentedBatches
+
+        inputs = {"x": AugmentedBatches(x, y, config.get("batch_size", 128), seed=seed, **augment)}
+    else:
+        inputs = {"x": x, "y": y, "batch_size": config.get("batch_size", 128)}
+    timer = EpochTimer()
+    print(f"--- {name}: {len(y):,} images (training + validation), {epochs} epochs, seed {seed}")
+    started = time.perf_counter()
+    history = model.fit(**inputs, epochs=epochs, callbacks=[timer], verbose=2)
+    seconds = time.perf_counter() - started
+    registry.record(session.stage, name, "train+validation", history.history["accuracy"][-1],
+                    history.history["loss"][-1], seeds=[seed], params=model.count_params(), epochs=epochs,
+                    train_seconds=round(seconds, 1), profile=session.profile.name,
+                    extra={"config": _plain(config), "training_images": len(y),
+                           "note": "accuracy on its own training data: nothing held out"})
+    print(f"{name}: {seconds:.0f} s, training accuracy at the last epoch {history.history['accuracy'][-1]:.4f}")
+    return model, history.history

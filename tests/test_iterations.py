@@ -1,0 +1,167 @@
+"""fmnist.iterations: configurations to training, the one-change-at-a-time search, tuning, retraining."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import fmnist  # noqa: E402
+from fmnist import iterations, registry  # noqa: E402
+from fmnist.errors import FmnistError  # noqa: E402
+from fmnist.profiles import Split, SplitIndices, screen_subset  # noqa: E402
+
+CONFIG = {"units": 16, "optimizer": "adam", "learning_rate": 1e-2, "schedule": None, "label_smoothing": 0.0,
+          "batch_size": 32, "epochs": 2, "early_stopping": None, "shift": 0.0, "rotation": 0.0, "zoom": 0.0,
+          "flip": False, "erase": 0.0}
+
+
+@pytest.fixture
+def tiny_split(scratch_home, monkeypatch):
+    monkeypatch.setenv("FMNIST_PROFILE", "smoke")
+    fmnist.setup("97_iterations_test", quiet=True)
+    rng = np.random.default_rng(0)
+    y = np.arange(200) % 10
+    x = rng.random((200, 28, 28, 1)).astype("float32") * 0.2
+    x[np.arange(200), y, y, 0] = 1.0  # a learnable signal: one bright pixel per class
+    none = np.array([], dtype=int)
+    return Split(x[:150], y[:150], x[150:], y[150:], SplitIndices(np.arange(150), none, none))
+
+
+def build_config(config):
+    return keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                             keras.layers.Dense(config["units"], activation="relu"),
+                             keras.layers.Dense(10, activation="softmax")])
+
+
+def test_smoothed_loss_equals_keras_categorical_smoothing():
+    y = np.array([0, 3, 9])
+    p = np.random.default_rng(1).dirichlet(np.ones(10), 3).astype("float32")
+    ours = iterations.SmoothedSparseCrossentropy(0.1)(y, p)
+    reference = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(np.eye(10)[y], p)
+    assert float(ours) == pytest.approx(float(reference), rel=1e-5)
+    plain = iterations.SmoothedSparseCrossentropy(0.0)(y, p)
+    assert float(plain) == pytest.approx(float(keras.losses.SparseCategoricalCrossentropy()(y, p)), rel=1e-5)
+
+
+def test_smoothed_loss_survives_a_save_and_load(tmp_path):
+    model = build_config(CONFIG)
+    model.compile(optimizer="adam", loss=iterations.SmoothedSparseCrossentropy(0.2))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.loss.smoothing == pytest.approx(0.2)
+
+
+def test_smoothing_out_of_range_is_a_clear_error():
+    with pytest.raises(FmnistError, match="label smoothing"):
+        iterations.SmoothedSparseCrossentropy(1.0)
+
+
+def test_make_loss_picks_plain_or_smoothed():
+    assert iterations.make_loss({"label_smoothing": 0.0}) == "sparse_categorical_crossentropy"
+    assert iterations.make_loss({"label_smoothing": 0.1}).smoothing == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("name,cls", [("rmsprop", "RMSprop"), ("adam", "Adam"), ("adamw", "AdamW"), ("sgd", "SGD")])
+def test_make_optimizer_knows_every_optimizer(name, cls):
+    optimizer = iterations.make_optimizer({"optimizer": name, "learning_rate": 0.01}, 10, 3)
+    assert type(optimizer).__name__ == cls
+
+
+def test_cosine_schedule_decays_over_all_steps():
+    optimizer = iterations.make_optimizer({"optimizer": "adamw", "learning_rate": 0.01, "schedule": "cosine"}, 10, 3)
+    schedule = optimizer._learning_rate
+    assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
+    assert schedule.decay_steps == 30
+    assert float(schedule(30)) == pytest.approx(0.0001, rel=1e-3)
+
+
+def test_unknown_optimizer_or_schedule_is_a_clear_error():
+    with pytest.raises(FmnistError, match="unknown optimizer 'adagrad'"):
+        iterations.make_optimizer({"optimizer": "adagrad"}, 10, 1)
+    with pytest.raises(FmnistError, match="unknown schedule"):
+        iterations.make_optimizer({"optimizer": "adam", "schedule": "step"}, 10, 1)
+
+
+def test_augmentation_keeps_only_what_is_switched_on():
+    assert iterations.augmentation(CONFIG) is None
+    assert iterations.augmentation({**CONFIG, "flip": True, "shift": 0.1}) == {"shift": 0.1, "flip": True}
+
+
+def test_describe_lists_the_change():
+    assert iterations.describe({"dropout": 0.3, "dense": (128,)}) == "dropout=0.3, dense=(128,)"
+
+
+def test_fit_config_records_the_configuration(tiny_split):
+    result = iterations.fit_config(build_config, CONFIG, tiny_split, "cfg", seeds=[0], record_as="screen")
+    assert result.epochs_run == [2]
+    entry = registry.get("97_iterations_test", "cfg", "screen")
+    assert entry["extra"]["config"]["units"] == 16 and entry["extra"]["optimizer"] == "custom"
+
+
+def test_fit_config_needs_epochs(tiny_split):
+    with pytest.raises(FmnistError, match="no 'epochs'"):
+        iterations.fit_config(build_config, {k: v for k, v in CONFIG.items() if k != "epochs"}, tiny_split, "x")
+
+
+def test_search_keeps_a_clear_improvement_and_rolls_back_the_rest(tiny_split):
+    search = iterations.Search(build_config, tiny_split, {**CONFIG, "units": 1, "learning_rate": 1e-4},
+                               seeds=[0])
+    better = search.try_change("much wider and faster", "wide", units=64, learning_rate=1e-2)
+    assert better.kept and search.config["units"] == 64
+    assert better.parameters == "units=64, learning_rate=0.01"
+    worse = search.try_change("starve it", "starved", units=1, learning_rate=1e-5)
+    assert not worse.kept and search.config["units"] == 64
+    assert list(search.log.frame()["kept"]) == [True, False]
+    assert {r["model"] for r in registry.read("smoke")["records"]} == {"start", "wide", "starved"}
+    assert registry.rows(registry.read("smoke")) == []  # screening runs stay out of the results table
+
+
+def test_search_rejects_an_unknown_key(tiny_split):
+    search = iterations.Search(build_config, tiny_split, CONFIG, seeds=[0])
+    with pytest.raises(FmnistError, match="dropuot not in the configuration"):
+        search.try_change("typo", "typo", dropuot=0.5)
+
+
+def test_tune_returns_the_best_trial(tiny_split):
+    def build_hp(hp):
+        config = {**CONFIG, "units": hp.Choice("units", [4, 32])}
+        return iterations.compile_for(build_config(config), config, len(tiny_split.y_train))
+
+    best, table = iterations.tune(build_hp, tiny_split, CONFIG, max_trials=2, epochs=1)
+    assert best["units"] in (4, 32) and len(table) == 2
+    assert table["val accuracy"].iloc[0] == table["val accuracy"].max()
+
+
+def test_best_epoch_averages_over_seeds():
+    result = iterations.FitResult("r", [0, 1], histories=[{"val_accuracy": [0.1, 0.5, 0.4]},
+                                                          {"val_accuracy": [0.1, 0.2, 0.3, 0.6]}])
+    assert iterations.best_epoch(result) == 3  # epochs 2 and 4
+
+
+def test_retrain_records_training_accuracy_and_uses_augmentation(tiny_split):
+    config = {**CONFIG, "flip": True}
+    model, history = iterations.retrain(build_config, config, tiny_split.x_train, tiny_split.y_train, epochs=5,
+                                        name="all")
+    assert len(history["loss"]) == 2  # the smoke profile caps epochs
+    entry = registry.get("97_iterations_test", "all", "train+validation")
+    assert entry["extra"]["training_images"] == 150 and "nothing held out" in entry["extra"]["note"]
+    assert model.count_params() == entry["params"]
+
+
+def test_screen_subset_is_stratified_and_keeps_validation(tiny_split):
+    screen = screen_subset(tiny_split, 50)
+    assert len(screen.y_train) == 50 and set(np.bincount(screen.y_train)) == {5}
+    assert screen.x_val is tiny_split.x_val
+    assert len(screen.indices.train) == 50
+    assert screen_subset(tiny_split, 1000).y_train.shape == tiny_split.y_train.shape
+
+
+def test_screen_subset_rejects_a_bad_size(tiny_split):
+    from fmnist.errors import ProfileError
+
+    with pytest.raises(ProfileError, match="positive size"):
+        screen_subset(tiny_split, 0)
