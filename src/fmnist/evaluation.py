@@ -281,3 +281,17 @@ def predict_cached(model, x, name: str, *, profile: str | None = None, batch_siz
     if verbose:
         print(f"Predictions {name!r}: computed ({reason}) and saved to {shown}.")
     return probs
+
+
+def nearest_neighbours(query, pool, k: int = 3) -> np.ndarray:
+    """Indices (len(query), k) of the `k` images of `pool` closest to each query image in pixel space."""
+    from sklearn.neighbors import NearestNeighbors
+
+    query, pool = np.asarray(query, dtype=np.float32), np.asarray(pool, dtype=np.float32)
+    k = _positive_int("k", k)
+    if len(pool) < k:
+        raise EvaluationError(f"nearest_neighbours: the pool has {len(pool)} images, fewer than k={k}.")
+    if query.shape[1:] != pool.shape[1:]:
+        raise EvaluationError(f"query images {query.shape[1:]} and pool images {pool.shape[1:]} differ in shape.")
+    finder = NearestNeighbors(n_neighbors=k).fit(pool.reshape(len(pool), -1))
+    return finder.kneighbors(query.reshape(len(query), -1), return_distance=False)

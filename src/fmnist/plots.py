@@ -85,3 +85,93 @@ def plot_feature_maps(model, images: np.ndarray, titles: list[str], layer_names:
     fig.suptitle("Feature maps: input, then the first channels of each layer")
     save_fig(fig, name)
     return fig
+
+
+def plot_confusion(y_true, y_pred, name: str, title: str = ""):
+    """Confusion matrix with class names: counts (left) and row-normalised, i.e. recall (right)."""
+    import seaborn as sns
+    from sklearn.metrics import confusion_matrix
+
+    from fmnist.data import CLASS_NAMES
+
+    counts = confusion_matrix(y_true, y_pred, labels=range(len(CLASS_NAMES)))
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    fig, axes = plt.subplots(1, 2, figsize=(16, 6.5))
+    sns.heatmap(counts, annot=True, fmt="d", cmap="Blues", cbar=False, ax=axes[0],
+                xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES)
+    sns.heatmap(rates, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, cbar=False, ax=axes[1],
+                xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES)
+    for ax, what in zip(axes, ("counts", "share of each true class (rows sum to 1)")):
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(what)
+        ax.tick_params(axis="x", rotation=45)
+    fig.suptitle(title or name)
+    fig.tight_layout()
+    save_fig(fig, name)
+    return fig
+
+
+def plot_gallery(images: np.ndarray, captions: list[str], name: str, title: str = "", cols: int = 8):
+    """Images in a grid with a caption under each (e.g. true, predicted and confidence)."""
+    count = len(images)
+    if count == 0:
+        raise ValueError("plot_gallery needs at least one image")
+    cols = min(cols, count)
+    rows = int(np.ceil(count / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 2.0 * rows + 0.5), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < count:
+            ax.imshow(np.asarray(images[i]).squeeze(), cmap="gray", vmin=0, vmax=1)
+            ax.set_title(captions[i], fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    save_fig(fig, name)
+    return fig
+
+
+def plot_reliability(table, ece: float, name: str, title: str = ""):
+    """Reliability diagram from `fmnist.evaluation.reliability`: accuracy against confidence per bin."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+    ax.plot(table["confidence"], table["accuracy"], marker="o", color="tab:blue", label="model")
+    for _, row in table.iterrows():
+        ax.annotate(f"{int(row['count'])}", (row["confidence"], row["accuracy"]), fontsize=7,
+                    textcoords="offset points", xytext=(3, -10))
+    ax.set_xlabel("confidence (top probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    ax.set_title(title or f"{name}: ECE {ece:.4f} (numbers: images per bin)", fontsize=10)
+    save_fig(fig, name)
+    return fig
+
+
+def plot_references(ours: list[dict], references, name: str = "comparison_with_references"):
+    """Our test accuracies (with intervals) beside published ones, on one horizontal axis.
+
+    `ours`: dicts with ``label``, ``accuracy``, ``low``, ``high``; `references`: a DataFrame with
+    ``name`` and ``accuracy`` (`fmnist.references.frame()`).
+    """
+    entries = [(r["name"], r["accuracy"], None, None, "tab:grey") for _, r in references.iterrows()]
+    entries += [(o["label"], o["accuracy"], o.get("low"), o.get("high"), "tab:blue") for o in ours]
+    entries.sort(key=lambda e: e[1])
+    fig, ax = plt.subplots(figsize=(9, 0.38 * len(entries) + 1))
+    for y, (label, accuracy, low, high, colour) in enumerate(entries):
+        ax.barh(y, accuracy, color=colour, alpha=0.85)
+        if low is not None:
+            ax.errorbar(accuracy, y, xerr=[[accuracy - low], [high - accuracy]], color="black", capsize=3)
+        ax.text(accuracy + 0.002, y, f"{accuracy:.4f}", va="center", fontsize=8)
+    ax.set_yticks(range(len(entries)), [e[0] for e in entries], fontsize=8)
+    low_end = min(e[1] for e in entries)
+    ax.set_xlim(max(0.0, low_end - 0.05), 1.0)
+    ax.set_xlabel("test accuracy")
+    ax.set_title("This series (blue, 95% bootstrap interval) beside published results (grey)")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    save_fig(fig, name)
+    return fig

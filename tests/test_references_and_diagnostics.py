@@ -1,0 +1,70 @@
+"""fmnist.references (published numbers as data) and the final evaluation's plots and neighbours."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import fmnist  # noqa: E402
+from fmnist import evaluation, plots, references  # noqa: E402
+from fmnist.evaluation import EvaluationError  # noqa: E402
+
+
+@pytest.fixture
+def stage(scratch_home, monkeypatch):
+    monkeypatch.setenv("FMNIST_PROFILE", "smoke")
+    fmnist.setup("96_diagnostics_test", quiet=True)
+    return scratch_home / "figures" / "smoke" / "96_diagnostics_test"
+
+
+def test_references_hold_the_documented_numbers_with_sources():
+    table = references.frame()
+    by_name = dict(zip(table["name"], table["accuracy"]))
+    assert by_name["Human (crowd-sourced)"] == 0.835
+    assert by_name["VGG16 (26M params)"] == 0.935
+    assert by_name["Best published (Fine-Tuning DARTS)"] == pytest.approx(0.9691)
+    assert list(table["accuracy"]) == sorted(table["accuracy"])
+    assert all(r.source and r.protocol for r in references.REFERENCES)
+    assert sorted(references.SMALL_PROTOCOL.values()) == [0.750, 0.816, 0.836, 0.845, 0.852, 0.875]
+
+
+def test_confusion_plot_is_saved_with_class_names(stage):
+    y = np.arange(100) % 10
+    fig = plots.plot_confusion(y, np.roll(y, 1), "confusion_test")
+    assert (stage / "confusion_test.png").is_file()
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[0] == "T-shirt/top" and labels[-1] == "Ankle boot"
+
+
+def test_gallery_reliability_and_reference_plots_are_saved(stage):
+    plots.plot_gallery(np.random.default_rng(0).random((5, 28, 28, 1)), list("abcde"), "gallery_test")
+    y = np.arange(100) % 10
+    probs = np.full((100, 10), 0.05)
+    probs[np.arange(100), y] = 0.55
+    table = evaluation.reliability(y, probs)
+    plots.plot_reliability(table, evaluation.expected_calibration_error(y, probs), "reliability_test")
+    plots.plot_references([{"label": "ours", "accuracy": 0.94, "low": 0.935, "high": 0.945}], references.frame(),
+                          "references_test")
+    assert {p.name for p in stage.iterdir()} >= {"gallery_test.png", "reliability_test.png", "references_test.png"}
+
+
+def test_gallery_needs_images(stage):
+    with pytest.raises(ValueError, match="at least one image"):
+        plots.plot_gallery(np.zeros((0, 28, 28, 1)), [], "empty")
+
+
+def test_nearest_neighbours_finds_the_same_image_first():
+    pool = np.random.default_rng(0).random((50, 28, 28, 1)).astype("float32")
+    found = evaluation.nearest_neighbours(pool[[3, 7]], pool, k=2)
+    assert found.shape == (2, 2) and list(found[:, 0]) == [3, 7]
+
+
+def test_nearest_neighbours_errors_are_clear():
+    pool = np.zeros((2, 28, 28, 1))
+    with pytest.raises(EvaluationError, match="fewer than k=3"):
+        evaluation.nearest_neighbours(pool[:1], pool, k=3)
+    with pytest.raises(EvaluationError, match="differ in shape"):
+        evaluation.nearest_neighbours(np.zeros((1, 32, 32, 1)), pool, k=1)
