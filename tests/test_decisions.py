@@ -43,7 +43,8 @@ def test_log_follows_the_best_and_prints_each_verdict(capsys, scratch_home, monk
     assert " 1. dropout: 0.9200 ± 0.0010 (+0.0190 vs best, margin 0.0010) -> kept" in out
     assert "3. worse" in out and "rolled back" in out
     table = log.frame()
-    assert list(table["kept"]) == [True, False, False] and list(table["iteration"]) == [1, 2, 3]
+    assert list(table["decision"]) == ["kept", "rolled back", "rolled back"]
+    assert list(table["iteration"]) == [1, 2, 3]
     monkeypatch.setenv("FMNIST_PROFILE", "smoke")
     fmnist.setup("96_decisions_test", quiet=True)
     log.plot()
@@ -53,3 +54,15 @@ def test_log_follows_the_best_and_prints_each_verdict(capsys, scratch_home, monk
 def test_something_that_is_not_a_record_is_refused():
     with pytest.raises(FmnistError, match="not a registry record"):
         DecisionLog(rec("a", [0.9])).consider("oops", {"model": "x"})
+
+
+def test_a_new_protocol_rebases_the_best_without_judging(capsys):
+    log = DecisionLog(rec("start", [0.90, 0.902]))
+    step = log.rebase("fewer epochs", rec("start_short", [0.88, 0.881]), "epochs=10")
+    assert step.kind == "budget" and log.best["model"] == "start_short"
+    assert "the new reference" in capsys.readouterr().out
+    later = log.consider("dropout", rec("dropout", [0.89, 0.891]))
+    assert later.kept  # judged against the re-measured best, not the longer run
+    assert list(log.frame()["decision"]) == ["new reference", "kept"]
+    with pytest.raises(FmnistError, match="not a registry record"):
+        log.rebase("oops", {"model": "x"})

@@ -28,7 +28,7 @@ def tiny_split(scratch_home, monkeypatch):
     x = rng.random((200, 28, 28, 1)).astype("float32") * 0.2
     x[np.arange(200), y, y, 0] = 1.0  # a learnable signal: one bright pixel per class
     none = np.array([], dtype=int)
-    return Split(x[:150], y[:150], x[150:], y[150:], SplitIndices(np.arange(150), none, none))
+    return Split(x[:150], y[:150], x[150:], y[150:], SplitIndices(np.arange(150), np.arange(50), none))
 
 
 def build_config(config):
@@ -115,9 +115,17 @@ def test_search_keeps_a_clear_improvement_and_rolls_back_the_rest(tiny_split):
     assert better.parameters == "units=64, learning_rate=0.01"
     worse = search.try_change("starve it", "starved", units=1, learning_rate=1e-5)
     assert not worse.kept and search.config["units"] == 64
-    assert list(search.log.frame()["kept"]) == [True, False]
+    assert list(search.log.frame()["decision"]) == ["kept", "rolled back"]
     assert {r["model"] for r in registry.read("smoke")["records"]} == {"start", "wide", "starved"}
     assert registry.rows(registry.read("smoke")) == []  # screening runs stay out of the results table
+
+
+def test_a_new_budget_re_measures_the_best_once(tiny_split):
+    search = iterations.Search(build_config, tiny_split, {**CONFIG, "epochs": 2}, seeds=[0])
+    assert search.set_budget("same budget", "same", epochs=2) is None
+    step = search.set_budget("one epoch", "short", epochs=1)
+    assert step.kind == "budget" and search.config["epochs"] == 1
+    assert search.log.best["model"] == "short" and search.log.best["epochs"] == [1]
 
 
 def test_search_rejects_an_unknown_key(tiny_split):
@@ -155,7 +163,9 @@ def test_retrain_records_training_accuracy_and_uses_augmentation(tiny_split):
 def test_screen_subset_is_stratified_and_keeps_validation(tiny_split):
     screen = screen_subset(tiny_split, 50)
     assert len(screen.y_train) == 50 and set(np.bincount(screen.y_train)) == {5}
-    assert screen.x_val is tiny_split.x_val
+    assert np.array_equal(screen.x_val, tiny_split.x_val)
+    halves = screen_subset(tiny_split, 50, val_size=20)
+    assert len(halves.y_val) == 20 and set(np.bincount(halves.y_val)) == {2}
     assert len(screen.indices.train) == 50
     assert screen_subset(tiny_split, 1000).y_train.shape == tiny_split.y_train.shape
 
@@ -163,5 +173,7 @@ def test_screen_subset_is_stratified_and_keeps_validation(tiny_split):
 def test_screen_subset_rejects_a_bad_size(tiny_split):
     from fmnist.errors import ProfileError
 
-    with pytest.raises(ProfileError, match="positive size"):
+    with pytest.raises(ProfileError, match="positive sizes"):
         screen_subset(tiny_split, 0)
+    with pytest.raises(ProfileError, match="positive sizes"):
+        screen_subset(tiny_split, 10, val_size=0)

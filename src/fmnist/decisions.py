@@ -28,6 +28,7 @@ class Step:
     margin: float
     kept: bool
     parameters: str = ""
+    kind: str = "change"  # or "budget": the protocol changed and the best was re-measured under it
 
 
 def beats(candidate: dict, best: dict) -> tuple[bool, float, float]:
@@ -70,6 +71,23 @@ class DecisionLog:
               f"({difference:+.4f} vs best, margin {margin:.4f}) -> {verdict}")
         return step
 
+    def rebase(self, change: str, record: dict, parameters: str = "") -> Step:
+        """The screening protocol changed (e.g. fewer epochs): `record` is the best re-measured under it.
+
+        Not an iteration and not judged: from here on, changes are compared with `record`.
+        """
+        if "accuracy" not in record:
+            raise FmnistError(f"{change!r}: not a registry record (no accuracy); pass registry.get(...)")
+        difference = record["accuracy"]["mean"] - self.best["accuracy"]["mean"]
+        step = Step(len(self.steps) + 1, change, record["model"], record.get("params"), record["accuracy"]["mean"],
+                    record["accuracy"]["std"], len(record["accuracy"]["values"]), difference, 0.0, True,
+                    parameters, kind="budget")
+        self.steps.append(step)
+        self.best = record
+        print(f"{step.iteration:>2}. {change}: {step.mean:.4f} ± {step.std:.4f} ({difference:+.4f} vs the best "
+              f"before) -> the new reference (a change of protocol, not judged)")
+        return step
+
     def frame(self):
         """The decision log as a DataFrame: iteration, change, parameters, accuracy, difference, kept."""
         import pandas as pd
@@ -78,7 +96,8 @@ class DecisionLog:
             "iteration": s.iteration, "change": s.change, "parameters": s.parameters, "model": s.model,
             "params": s.params,
             "val accuracy": s.mean, "std": s.std, "seeds": s.seeds,
-            "vs best": s.difference, "margin": s.margin, "kept": s.kept,
+            "vs best": s.difference, "margin": s.margin,
+            "decision": "new reference" if s.kind == "budget" else ("kept" if s.kept else "rolled back"),
         } for s in self.steps])
 
     def plot(self, name: str = "decision_path"):
@@ -89,7 +108,7 @@ class DecisionLog:
 
         fig, ax = plt.subplots(figsize=(10, 4))
         xs = [s.iteration for s in self.steps]
-        colours = ["tab:green" if s.kept else "tab:red" for s in self.steps]
+        colours = ["tab:blue" if s.kind == "budget" else "tab:green" if s.kept else "tab:red" for s in self.steps]
         ax.errorbar(xs, [s.mean for s in self.steps], yerr=[s.std for s in self.steps], fmt="none",
                     ecolor="grey", capsize=3)
         ax.scatter(xs, [s.mean for s in self.steps], c=colours, zorder=3)
@@ -101,7 +120,8 @@ class DecisionLog:
                 label="best so far")
         ax.set_xticks(xs, [s.change for s in self.steps], rotation=40, ha="right", fontsize=8)
         ax.set_ylabel("validation accuracy")
-        ax.set_title("Each change, kept (green) or rolled back (red); bars: std over seeds")
+        ax.set_title("Each change, kept (green) or rolled back (red); blue: protocol changed, best re-measured;"
+                     " bars: std over seeds", fontsize=10)
         ax.legend()
         ax.grid(alpha=0.3)
         save_fig(fig, name)

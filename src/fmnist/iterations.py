@@ -150,6 +150,19 @@ class Search:
         print(f"    ({time.perf_counter() - started:.0f} s)")
         return result
 
+    def set_budget(self, change: str, name: str, **updates) -> Step | None:
+        """Change the screening protocol (e.g. the epochs) for all later runs, whatever was decided.
+
+        The current best is trained again under the new protocol and becomes the reference that
+        later changes must beat; nothing is re-run if the best already uses it.
+        """
+        if all(self.config.get(key) == value for key, value in updates.items()):
+            print(f"{change}: the current best already uses {describe(updates)}")
+            return None
+        self.config = {**self.config, **updates}
+        self.results[name] = self._run(self.config, name)
+        return self.log.rebase(change, registry.get(current().stage, name, registry.SCREEN), describe(updates))
+
     def try_change(self, change: str, name: str, **updates) -> Step:
         """Train the current best with `updates` applied; keep them if validation improves enough."""
         unknown = [key for key in updates if key not in self.config]

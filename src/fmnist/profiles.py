@@ -137,14 +137,17 @@ def load_test(profile: Profile | str | None = None) -> tuple[np.ndarray, np.ndar
     return prepare(x_test[idx.test]), y_test[idx.test]
 
 
-def screen_subset(split: Split, size: int, seed: int = SPLIT_SEED) -> Split:
-    """The split with its training part cut to a stratified, seeded subset of `size` images.
+def screen_subset(split: Split, size: int, val_size: int | None = None, seed: int = SPLIT_SEED) -> Split:
+    """The split cut to a stratified, seeded subset of `size` training images (and `val_size`
+    validation images; default: all of them).
 
-    Notebook 04 screens many candidate models on such a subset (validation unchanged), so
-    that a dozen iterations over several seeds stay affordable on two CPU cores.
+    Notebook 04 screens many candidate models on such a subset, so that a dozen iterations over
+    several seeds stay affordable on two CPU cores. Every candidate sees the same subsets.
     """
-    if size <= 0:
-        raise ProfileError(f"screen_subset needs a positive size, got {size}")
+    if size <= 0 or (val_size is not None and val_size <= 0):
+        raise ProfileError(f"screen_subset needs positive sizes, got {size} and {val_size}")
     chosen = _stratified_subset(np.arange(len(split.y_train)), split.y_train, size, seed)
-    return Split(split.x_train[chosen], split.y_train[chosen], split.x_val, split.y_val,
-                 split.indices._replace(train=split.indices.train[chosen]))
+    kept_val = (np.arange(len(split.y_val)) if val_size is None
+                else _stratified_subset(np.arange(len(split.y_val)), split.y_val, val_size, seed))
+    return Split(split.x_train[chosen], split.y_train[chosen], split.x_val[kept_val], split.y_val[kept_val],
+                 split.indices._replace(train=split.indices.train[chosen], val=split.indices.val[kept_val]))
