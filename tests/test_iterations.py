@@ -128,6 +128,19 @@ def test_a_new_budget_re_measures_the_best_once(tiny_split):
     assert search.log.best["model"] == "short" and search.log.best["epochs"] == [1]
 
 
+def test_reuse_skips_only_an_identical_recorded_run(tiny_split, capsys):
+    first = iterations.Search(build_config, tiny_split, CONFIG, seeds=[0])
+    first.try_change("wider", "wide", units=64)
+    again = iterations.Search(build_config, tiny_split, CONFIG, seeds=[0], reuse=True)
+    capsys.readouterr()
+    step = again.try_change("wider", "wide", units=64)
+    assert "reused the run recorded at" in capsys.readouterr().out
+    assert step.mean == first.log.steps[0].mean
+    other = again.try_change("wider still", "wide", units=128)  # same name, other configuration: trained
+    assert "reused" not in capsys.readouterr().out and other.parameters == "units=128"
+    assert again.seconds() > 0
+
+
 def test_search_rejects_an_unknown_key(tiny_split):
     search = iterations.Search(build_config, tiny_split, CONFIG, seeds=[0])
     with pytest.raises(FmnistError, match="dropuot not in the configuration"):

@@ -105,7 +105,7 @@ def compile_for(model, config: dict, n_train: int, epochs: int | None = None):
 
 def fit_config(build: Callable[[dict], object], config: dict, split: Split, name: str, *,
                seeds: list[int] | None = None, record_as: str = "validation", checkpoint: bool = False,
-               tensorboard: bool = False, verbose: int = 0) -> FitResult:
+               tensorboard: bool = False, verbose: int = 0, extra: dict | None = None) -> FitResult:
     """`compile_and_fit` for a configuration: its optimizer, loss, epochs and augmentation."""
     if "epochs" not in config:
         raise FmnistError("the configuration has no 'epochs'")
@@ -116,7 +116,7 @@ def fit_config(build: Callable[[dict], object], config: dict, split: Split, name
                            optimizer=lambda: make_optimizer(config, steps, epochs), loss=make_loss(config),
                            seeds=seeds, early_stopping=config.get("early_stopping"), monitor="val_accuracy",
                            augment=augmentation(config), record_as=record_as, checkpoint=checkpoint,
-                           tensorboard=tensorboard, verbose=verbose, extra={"config": _plain(config)})
+                           tensorboard=tensorboard, verbose=verbose, extra={"config": _plain(config), **(extra or {})})
 
 
 def _plain(config: dict) -> dict:
@@ -132,21 +132,49 @@ class Search:
     """A configuration that changes one thing at a time, kept only when validation says so.
 
     Every run is recorded in the registry under the running stage with split ``"screen"``
-    and judged against the current best by `DecisionLog`.
+    and judged against the current best by `DecisionLog`. With `reuse`, a change whose exact run
+    (configuration, seeds, screen sizes) is already recorded is not trained again: deterministic
+    training would give the same numbers, and the log says which runs were reused. The start is
+    always trained (its curves are needed).
     """
 
+    def seconds(self) -> float:
+        """Training time of every run in the log, reused ones included (seconds per seed x seeds)."""
+        stage = current().stage
+        names = [self.log.start["model"]] + [step.model for step in self.log.steps]
+        return sum(registry.get(stage, n, registry.SCREEN)["train_seconds"] * len(self.seeds) for n in names)
+
     def __init__(self, build: Callable[[dict], object], split: Split, start: dict, *,
-                 seeds: list[int] | None = None, start_name: str = "start"):
-        self.build, self.split = build, split
+                 seeds: list[int] | None = None, start_name: str = "start", reuse: bool = False):
+        self.build, self.split, self.reuse = build, split, reuse
         self.seeds = current().profile.seeds[:2] if seeds is None else list(seeds)
         self.config = dict(start)
         self.results: dict[str, FitResult] = {}
         self.results[start_name] = self._run(self.config, start_name)
         self.log = DecisionLog(registry.get(current().stage, start_name, registry.SCREEN))
 
-    def _run(self, config: dict, name: str) -> FitResult:
+    def _recorded(self, config: dict, name: str) -> dict | None:
+        """The registry's record of exactly this run (configuration, seeds, screen), if there is one."""
+        try:
+            entry = registry.get(current().stage, name, registry.SCREEN)
+        except FmnistError:
+            return None
+        extra = entry.get("extra", {})
+        same = (extra.get("config") == _plain(config) and entry.get("seeds") == self.seeds
+                and extra.get("training_images") == len(self.split.y_train)
+                and extra.get("validation_images", len(self.split.y_val)) == len(self.split.y_val))
+        return entry if same else None
+
+    def _run(self, config: dict, name: str, reuse: bool = False) -> FitResult | None:
+        if reuse and self.reuse:
+            entry = self._recorded(config, name)
+            if entry is not None:
+                print(f"--- {name}: reused the run recorded at {entry['time']} (same configuration, seeds and "
+                      f"screen; {entry['train_seconds']:.0f} s per seed then)")
+                return None
         started = time.perf_counter()
-        result = fit_config(self.build, config, self.split, name, seeds=self.seeds, record_as=registry.SCREEN)
+        result = fit_config(self.build, config, self.split, name, seeds=self.seeds, record_as=registry.SCREEN,
+                            extra={"validation_images": len(self.split.y_val)})
         print(f"    ({time.perf_counter() - started:.0f} s)")
         return result
 
@@ -160,7 +188,7 @@ class Search:
             print(f"{change}: the current best already uses {describe(updates)}")
             return None
         self.config = {**self.config, **updates}
-        self.results[name] = self._run(self.config, name)
+        self.results[name] = self._run(self.config, name, reuse=True)
         return self.log.rebase(change, registry.get(current().stage, name, registry.SCREEN), describe(updates))
 
     def try_change(self, change: str, name: str, **updates) -> Step:
@@ -170,7 +198,7 @@ class Search:
             raise FmnistError(f"{change!r}: {', '.join(unknown)} not in the configuration "
                               f"(known: {', '.join(self.config)})")
         candidate = {**self.config, **updates}
-        self.results[name] = self._run(candidate, name)
+        self.results[name] = self._run(candidate, name, reuse=True)
         step = self.log.consider(change, registry.get(current().stage, name, registry.SCREEN), describe(updates))
         if step.kept:
             self.config = candidate
