@@ -104,3 +104,14 @@ def test_compile_and_fit_takes_a_dataset_per_seed(tiny_split):
                                       train_batches=batches, record=False, checkpoint=False,
                                       tensorboard=False, verbose=0)
     assert made == [0, 1] and result.epochs_run == [1, 1]
+
+
+def test_save_model_without_optimizer_is_smaller_and_predicts_the_same(tiny_split, scratch_home):
+    result = training.compile_and_fit(build_tiny, tiny_split, "tiny", epochs=1, seeds=[0], record=False,
+                                      checkpoint=False, tensorboard=False, verbose=0, optimizer="adam")
+    model = result.models[0]
+    full = training.save_model(model, "with_optimizer")
+    slim = training.save_model(model, "without_optimizer", include_optimizer=False)
+    assert slim.stat().st_size < full.stat().st_size
+    loaded = keras.models.load_model(slim)
+    assert np.allclose(loaded.predict(tiny_split.x_val, verbose=0), model.predict(tiny_split.x_val, verbose=0))

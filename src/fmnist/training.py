@@ -192,10 +192,19 @@ def cross_validate(build: Callable[[], object], x: np.ndarray, y: np.ndarray, *,
     return scores
 
 
-def save_model(model, name: str | None = None):
-    """Save a model as ``models/<profile>/<stage or name>.keras``, atomically; return the path."""
+def save_model(model, name: str | None = None, include_optimizer: bool = True):
+    """Save a model as ``models/<profile>/<stage or name>.keras``, atomically; return the path.
+
+    ``include_optimizer=False`` saves architecture and weights only (an uncompiled copy): a third of
+    the size with Adam's two moments gone, and loadable without the training loss. That is what a
+    model meant for prediction needs; the `.keras` format itself has no such option.
+    """
     session = current()
     target = paths.models_dir(session.profile.name) / f"{name or session.stage}.keras"
+    if not include_optimizer:
+        weights = model.get_weights()
+        model = keras.models.clone_model(model)
+        model.set_weights(weights)
     with paths.atomic_path(target) as tmp:
         model.save(tmp)
     print(f"Saved {target.relative_to(paths.repo_root()) if target.is_relative_to(paths.repo_root()) else target}")
