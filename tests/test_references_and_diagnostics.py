@@ -68,3 +68,22 @@ def test_nearest_neighbours_errors_are_clear():
         evaluation.nearest_neighbours(pool[:1], pool, k=3)
     with pytest.raises(EvaluationError, match="differ in shape"):
         evaluation.nearest_neighbours(np.zeros((1, 32, 32, 1)), pool, k=1)
+
+
+def test_compare_models_marks_a_clearly_better_model_and_its_interval():
+    y = np.arange(1000) % 10
+    weak = np.where(np.arange(1000) % 2 == 0, y, (y + 1) % 10)  # 50% right
+    strong = np.where(np.arange(1000) % 10 == 0, (y + 1) % 10, y)  # 90% right
+    same = strong.copy()
+    table = evaluation.compare_models(y, {"weak": weak, "strong": strong, "same": same}, baseline="weak")
+    assert list(table["accuracy"]) == pytest.approx([0.5, 0.9, 0.9])
+    assert list(table["vs baseline"]) == ["", "better", "better"]
+    assert list(table["vs previous"]) == ["", "better", "no significant difference"]
+    assert table["ci low"][1] < 0.9 < table["ci high"][1]
+    worse = evaluation.compare_models(y, {"strong": strong, "weak": weak}, baseline="strong")
+    assert worse["vs baseline"][1] == "worse"
+
+
+def test_compare_models_needs_its_baseline():
+    with pytest.raises(EvaluationError, match="baseline 'x' is not among"):
+        evaluation.compare_models([0, 1], {"a": [0, 1]}, baseline="x")

@@ -295,3 +295,36 @@ def nearest_neighbours(query, pool, k: int = 3) -> np.ndarray:
         raise EvaluationError(f"query images {query.shape[1:]} and pool images {pool.shape[1:]} differ in shape.")
     finder = NearestNeighbors(n_neighbors=k).fit(pool.reshape(len(pool), -1))
     return finder.kneighbors(query.reshape(len(query), -1), return_distance=False)
+
+
+def compare_models(y_true, predictions: dict, baseline: str, level: float = 0.95, alpha: float = 0.05):
+    """Test accuracy with a bootstrap interval for each model, and McNemar against the baseline
+    and against the model before it (in the order of `predictions`, a dict name -> predicted labels).
+
+    A DataFrame with one row per model: ``accuracy``, ``ci low``, ``ci high``, ``p vs baseline``,
+    ``vs baseline`` ("better", "worse" or "no significant difference" at `alpha`), and the same
+    two columns for the previous model.
+    """
+    import pandas as pd
+
+    if baseline not in predictions:
+        raise EvaluationError(f"baseline {baseline!r} is not among the models: {', '.join(predictions)}.")
+    y_true = _labels("y_true", y_true)
+
+    def verdict(test: dict) -> str:
+        if test["p_value"] >= alpha:
+            return "no significant difference"
+        return "better" if test["c"] > test["b"] else "worse"
+
+    rows, previous = [], None
+    for name, pred in predictions.items():
+        pred = _labels(name, pred)
+        low, high = bootstrap_ci(y_true, pred, level=level)
+        row = {"model": name, "accuracy": float(np.mean(pred == y_true)), "ci low": low, "ci high": high}
+        for label, other in (("baseline", baseline if name != baseline else None), ("previous", previous)):
+            test = mcnemar(y_true, predictions[other], pred) if other is not None else None
+            row[f"p vs {label}"] = test["p_value"] if test else None
+            row[f"vs {label}"] = verdict(test) if test else ""
+        rows.append(row)
+        previous = name
+    return pd.DataFrame(rows)
