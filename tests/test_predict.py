@@ -308,3 +308,19 @@ def test_module_entry_point_has_no_traceback_and_no_native_log_lines(model_file,
     assert only_line(done.stderr).startswith(f"fmnist: error: {bad}: corrupt or truncated image")
     assert "Traceback" not in done.stderr
     assert done.stdout.startswith(f"Model: {model_file}\n\n{good}: ")
+
+
+def test_the_committed_final_model_names_at_least_9_of_10_test_images(real_data, tmp_path, capsys):
+    """Issue 6's bar for the command: one test image per class, written out as PNG, labels known."""
+    if not predict.default_model_path().is_file():
+        if os.environ.get("CI"):
+            pytest.fail("models/full/04_regularisation.keras must be committed (notebook 04 saves it)")
+        pytest.skip("no final model yet: run notebook 04 in the full profile")
+    _, (x_test, y_test) = real_data
+    picks = [int(np.flatnonzero(y_test == label)[0]) for label in range(10)]
+    files = [save(Image.fromarray(x_test[i]), tmp_path / f"test{i}.png") for i in picks]
+    assert cli.main(["predict", *files, "--json", "--top", "1"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    named = [result["top"][0]["class"] for result in results]
+    right = sum(name == data.CLASS_NAMES[y_test[i]] for name, i in zip(named, picks))
+    assert right >= 9, list(zip(named, [data.CLASS_NAMES[y_test[i]] for i in picks]))

@@ -87,3 +87,20 @@ def test_compare_models_marks_a_clearly_better_model_and_its_interval():
 def test_compare_models_needs_its_baseline():
     with pytest.raises(EvaluationError, match="baseline 'x' is not among"):
         evaluation.compare_models([0, 1], {"a": [0, 1]}, baseline="x")
+
+
+def test_a_missing_stage_model_names_the_notebook_to_run(scratch_home):
+    with pytest.raises(EvaluationError, match="fmnist run --profile smoke --only 04"):
+        evaluation.load_stage_model("04_regularisation", profile="smoke")
+
+
+def test_a_saved_stage_model_is_loaded_without_optimizer(scratch_home):
+    import keras
+
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    model.compile(optimizer="adam", loss="mse")
+    folder = scratch_home / "models" / "smoke"
+    folder.mkdir(parents=True)
+    model.save(folder / "01_baseline.keras")
+    loaded = evaluation.load_stage_model("01_baseline", profile="smoke")
+    assert loaded.count_params() == 7850 and getattr(loaded, "optimizer", None) is None

@@ -9,10 +9,12 @@ everything they would otherwise repeat, one concern per module:
 - `header`: the opening cells every notebook shares
 - `paths`, `figures`: where outputs go, written atomically; the one figure helper
 - `training`, `augment`, `plots`: the one training path, fast augmentation, shared plots
-- `decisions`: keep-or-roll-back decisions of iterative regularisation, from recorded results
+- `decisions`, `iterations`: keep-or-roll-back decisions from recorded results; the one-change-at-a-time
+  search over a model configuration, KerasTuner search and retraining on train + validation
 - `weights`, `imagenet`: ImageNet weights offline or online; inputs, cached features, fine-tuning batches
 - `registry`: results of every stage, per profile
 - `evaluation`, `predict`: test-set statistics and cached predictions; `fmnist predict` on image files
+- `references`: published accuracies, with their sources, to compare with
 - `runner`, `cli`: the `fmnist` command (run the series, report results, check data, predict)
 """
 

@@ -328,3 +328,20 @@ def compare_models(y_true, predictions: dict, baseline: str, level: float = 0.95
         rows.append(row)
         previous = name
     return pd.DataFrame(rows)
+
+
+def load_stage_model(stage: str, profile: str | None = None):
+    """The model notebook `stage` saved in ``models/<profile>/<stage>.keras``, without its optimizer.
+
+    A missing file is an error that names the notebook to run.
+    """
+    import keras
+
+    from fmnist.profiles import get_profile
+
+    name = get_profile(profile).name
+    path = paths.models_dir(name) / f"{stage}.keras"
+    if not path.is_file():
+        raise EvaluationError(f"No saved model for {stage} in models/{name}/. Run that notebook first: "
+                              f"`fmnist run --profile {name} --only {stage[:2]}`.")
+    return keras.models.load_model(path, compile=False)
