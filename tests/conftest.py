@@ -99,3 +99,17 @@ def real_data():
         if os.environ.get("CI"):
             pytest.fail(f"real Fashion-MNIST missing in CI: {exc}")
         pytest.skip(f"real Fashion-MNIST not available here: {exc}")
+
+
+def learnable_split(stage: str):
+    """Start a smoke session for `stage` and return 150 training / 50 validation images with one
+    bright pixel per class: a signal a tiny model learns in an epoch or two."""
+    import fmnist
+    from fmnist.profiles import Split, SplitIndices
+
+    fmnist.setup(stage, quiet=True)
+    rng = np.random.default_rng(0)
+    y = np.arange(200) % 10
+    x = rng.random((200, 28, 28, 1)).astype("float32") * 0.2
+    x[np.arange(200), y, y, 0] = 1.0
+    return Split(x[:150], y[:150], x[150:], y[150:], SplitIndices(np.arange(150), np.arange(50), np.array([], dtype=int)))

@@ -8,11 +8,11 @@ matplotlib.use("Agg")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from conftest import learnable_split  # noqa: E402
 
-import fmnist  # noqa: E402
 from fmnist import iterations, registry  # noqa: E402
 from fmnist.errors import FmnistError  # noqa: E402
-from fmnist.profiles import Split, SplitIndices, screen_subset  # noqa: E402
+from fmnist.profiles import screen_subset  # noqa: E402
 
 CONFIG = {"units": 16, "optimizer": "adam", "learning_rate": 1e-2, "schedule": None, "label_smoothing": 0.0,
           "batch_size": 32, "epochs": 2, "early_stopping": None, "shift": 0.0, "rotation": 0.0, "zoom": 0.0,
@@ -22,13 +22,7 @@ CONFIG = {"units": 16, "optimizer": "adam", "learning_rate": 1e-2, "schedule": N
 @pytest.fixture
 def tiny_split(scratch_home, monkeypatch):
     monkeypatch.setenv("FMNIST_PROFILE", "smoke")
-    fmnist.setup("97_iterations_test", quiet=True)
-    rng = np.random.default_rng(0)
-    y = np.arange(200) % 10
-    x = rng.random((200, 28, 28, 1)).astype("float32") * 0.2
-    x[np.arange(200), y, y, 0] = 1.0  # a learnable signal: one bright pixel per class
-    none = np.array([], dtype=int)
-    return Split(x[:150], y[:150], x[150:], y[150:], SplitIndices(np.arange(150), np.arange(50), none))
+    return learnable_split("97_iterations_test")
 
 
 def build_config(config):

@@ -8,22 +8,15 @@ matplotlib.use("Agg")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from conftest import learnable_split  # noqa: E402
 
-import fmnist  # noqa: E402
 from fmnist import plots, registry, training  # noqa: E402
-from fmnist.profiles import Split, SplitIndices  # noqa: E402
 
 
 @pytest.fixture
 def tiny_split(scratch_home, monkeypatch):
     monkeypatch.setenv("FMNIST_PROFILE", "smoke")
-    fmnist.setup("98_training_test", quiet=True)
-    rng = np.random.default_rng(0)
-    y = np.arange(200) % 10
-    x = rng.random((200, 28, 28, 1)).astype("float32") * 0.2
-    x[np.arange(200), y, y, 0] = 1.0  # a learnable signal: one bright pixel per class
-    none = np.array([], dtype=int)
-    return Split(x[:150], y[:150], x[150:], y[150:], SplitIndices(none, none, none))
+    return learnable_split("98_training_test")
 
 
 def build_tiny():
