@@ -14,7 +14,7 @@ def test_results_table_is_generated_from_the_full_registry(monkeypatch):
     table = re.search(r"<!-- results:start -->\n(.*?)<!-- results:end -->", readme, re.S)
     assert table, "README.md lacks the results markers"
     assert table.group(1) == registry.as_markdown(registry.read("full")), (
-        "README's results table is stale: paste the output of `fmnist report --format markdown`")
+        "README's results table is stale: run `fmnist report --update-readme`")
 
 
 def test_the_two_commands_exist_and_ci_calls_the_test_command():

@@ -99,3 +99,31 @@ def test_epochs_shown_once_when_all_seeds_agree():
     assert registry._fmt_epochs([40, 40, 40]) == "40"
     assert registry._fmt_epochs([15, 15, 17]) == "15, 15, 17"
     assert registry._fmt_epochs(None) == "" and registry._fmt_epochs(5) == "5"
+
+
+def test_update_readme_replaces_only_the_marked_section(scratch_home, tmp_path, capsys):
+    from fmnist.cli import main
+
+    registry.record("01_baseline", "dense", "validation", [0.8, 0.82], seeds=[0, 1], profile="full")
+    readme = tmp_path / "README.md"
+    readme.write_text("# Title\n\n<!-- results:start -->\nold table\n<!-- results:end -->\n\nAfter.\n")
+    assert main(["report", "--update-readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("# Title\n\n<!-- results:start -->\n| stage |")
+    assert "old table" not in text and text.endswith("<!-- results:end -->\n\nAfter.\n")
+    assert "0.8100 ± 0.0141" in text
+    assert "updated" in capsys.readouterr().out
+    assert registry.update_readme(readme, registry.read("full")) is False  # idempotent
+
+
+def test_update_readme_without_markers_says_what_to_add(scratch_home, tmp_path, capsys):
+    from fmnist.cli import main
+
+    readme = tmp_path / "README.md"
+    readme.write_text("# No results section\n")
+    assert main(["report", "--update-readme", str(readme)]) == 1
+    err = capsys.readouterr().err
+    assert "<!-- results:start -->" in err and err.count("\n") == 1
+    assert readme.read_text() == "# No results section\n"
+    assert main(["report", "--update-readme", str(tmp_path / "missing.md")]) == 1
+    assert "does not exist" in capsys.readouterr().err

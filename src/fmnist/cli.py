@@ -1,7 +1,7 @@
 """The `fmnist` command: run the series, print the results registry, check the data, classify images.
 
     fmnist run [--profile P] [--only STAGE ...]
-    fmnist report [--profile P] [--format table|markdown|json]
+    fmnist report [--profile P] [--format table|markdown|json] [--update-readme [PATH]]
     fmnist data
     fmnist predict IMAGE [IMAGE ...] [--model PATH] [--top K] [--json]
 
@@ -36,7 +36,11 @@ def _report(args) -> int:
     from fmnist import registry
 
     data = registry.read(args.profile)
-    if args.format == "json":
+    if args.update_readme:
+        changed = registry.update_readme(args.update_readme, data)
+        print(f"{args.update_readme}: results section {'updated' if changed else 'already up to date'} "
+              f"({args.profile} profile)")
+    elif args.format == "json":
         print(json.dumps(data, indent=1))
     elif args.format == "markdown":
         print(registry.as_markdown(data), end="")
@@ -83,6 +87,8 @@ def parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="print the results registry of a profile")
     report.add_argument("--profile", choices=profiles, default="full")
     report.add_argument("--format", choices=["table", "markdown", "json"], default="table")
+    report.add_argument("--update-readme", nargs="?", const="README.md", metavar="PATH",
+                        help="write the Markdown table into the results section of PATH (default: README.md)")
     report.set_defaults(func=_report)
 
     data = sub.add_parser("data", help="find, verify and describe the Fashion-MNIST files")

@@ -3,7 +3,8 @@
 ``results/<profile>.json`` holds ``records`` (one per stage, model and split, with the
 values of every seed, their mean and standard deviation, and where they were produced)
 and ``runs`` (the wall time of each notebook run). Writes are atomic: a crash leaves the
-previous file whole. `fmnist report` prints it as a table, Markdown or JSON.
+previous file whole. `fmnist report` prints it as a table, Markdown or JSON, and
+`fmnist report --update-readme` writes the Markdown into README.md's results section.
 """
 
 from __future__ import annotations
@@ -175,6 +176,28 @@ def as_markdown(data: dict) -> str:
                 for r in data["runs"]]
         lines += ["", "Notebook runs that produced them:", ""] + _markdown_table(runs)
     return "\n".join(lines) + "\n"
+
+
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def update_readme(readme: Path | str, data: dict) -> bool:
+    """Replace the table between README's results markers by `as_markdown(data)`, atomically.
+
+    Returns whether the file changed. Missing markers are an error that says what to add.
+    """
+    readme = Path(readme)
+    if not readme.is_file():
+        raise FmnistError(f"{readme} does not exist: give the path of the README to update.")
+    text = readme.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise FmnistError(f"{readme} has no results section: add a line {README_START} and a line "
+                          f"{README_END} where the table should go.")
+    updated = text[:start + len(README_START)] + "\n" + as_markdown(data) + text[end:]
+    if updated != text:
+        paths.write_text_atomic(readme, updated)
+    return updated != text
 
 
 def as_text(data: dict) -> str:
