@@ -143,11 +143,13 @@ def test_search_rejects_an_unknown_key(tiny_split):
 
 def test_tune_returns_the_best_trial(tiny_split):
     def build_hp(hp):
+        hp.Choice("dropout", [0.1 * 3])  # what a stepped hp.Float gives: 0.30000000000000004
         config = {**CONFIG, "units": hp.Choice("units", [4, 32])}
         return iterations.compile_for(build_config(config), config, len(tiny_split.y_train))
 
     best, table = iterations.tune(build_hp, tiny_split, CONFIG, max_trials=2, epochs=1)
     assert best["units"] in (4, 32) and len(table) == 2
+    assert str(best["dropout"]) == "0.3" and list(table["dropout"]) == [0.3, 0.3]
     assert table["val accuracy"].iloc[0] == table["val accuracy"].max()
 
 

@@ -231,10 +231,13 @@ def tune(build_hp: Callable, split: Split, config: dict, *, max_trials: int, epo
     started = time.perf_counter()
     tuner.search(**inputs, epochs=epochs, validation_data=(split.x_val, split.y_val), verbose=0)
     trials = tuner.oracle.get_best_trials(max_trials)
-    table = pd.DataFrame([{**trial.hyperparameters.values, "val accuracy": trial.score} for trial in trials])
+    # a stepped float such as dropout comes back as 0.30000000000000004: six significant digits say it all
+    values = [{key: float(f"{value:.6g}") if isinstance(value, float) else value
+               for key, value in trial.hyperparameters.values.items()} for trial in trials]
+    table = pd.DataFrame([{**trial_values, "val accuracy": trial.score} for trial_values, trial in zip(values, trials)])
     print(f"{len(trials)} trials of {epochs} epoch(s) on {len(split.y_train):,} images in "
           f"{time.perf_counter() - started:.0f} s")
-    return dict(trials[0].hyperparameters.values), table
+    return values[0], table
 
 
 def best_epoch(result: FitResult) -> int:
