@@ -192,6 +192,17 @@ def cross_validate(build: Callable[[], object], x: np.ndarray, y: np.ndarray, *,
     return scores
 
 
+def without_optimizer(model):
+    """An uncompiled copy of a Sequential or functional model with the same weights.
+
+    Rebuilt from its config: `keras.models.clone_model` copies the compile state as well, and
+    saving the clone would store the optimizer's variables all the same.
+    """
+    copy = type(model).from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def save_model(model, name: str | None = None, include_optimizer: bool = True):
     """Save a model as ``models/<profile>/<stage or name>.keras``, atomically; return the path.
 
@@ -202,9 +213,7 @@ def save_model(model, name: str | None = None, include_optimizer: bool = True):
     session = current()
     target = paths.models_dir(session.profile.name) / f"{name or session.stage}.keras"
     if not include_optimizer:
-        weights = model.get_weights()
-        model = keras.models.clone_model(model)
-        model.set_weights(weights)
+        model = without_optimizer(model)
     with paths.atomic_path(target) as tmp:
         model.save(tmp)
     print(f"Saved {target.relative_to(paths.repo_root()) if target.is_relative_to(paths.repo_root()) else target}")
