@@ -153,6 +153,17 @@ def test_tune_returns_the_best_trial(tiny_split):
     assert table["val accuracy"].iloc[0] == table["val accuracy"].max()
 
 
+def test_tune_draws_the_same_trials_every_time(tiny_split):
+    def build_hp(hp):
+        config = {**CONFIG, "units": hp.Choice("units", [4, 8, 16, 32]),
+                  "learning_rate": hp.Float("learning_rate", 3e-4, 3e-3, sampling="log")}
+        return iterations.compile_for(build_config(config), config, len(tiny_split.y_train))
+
+    drawn = [iterations.tune(build_hp, tiny_split, CONFIG, max_trials=3, epochs=1)[1]
+             .sort_values("learning_rate")[["units", "learning_rate"]].to_dict("records") for _ in range(2)]
+    assert drawn[0] == drawn[1]
+
+
 def test_best_epoch_averages_over_seeds():
     result = iterations.FitResult("r", [0, 1], histories=[{"val_accuracy": [0.1, 0.5, 0.4]},
                                                           {"val_accuracy": [0.1, 0.2, 0.3, 0.6]}])

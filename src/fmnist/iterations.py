@@ -217,7 +217,8 @@ def tune(build_hp: Callable, split: Split, config: dict, *, max_trials: int, epo
     session = current()
     epochs = session.profile.epochs(epochs)
     folder = paths.cache_dir(session.profile.name) / "tuner"
-    tuner = keras_tuner.RandomSearch(build_hp, objective="val_accuracy", max_trials=max_trials, seed=seed,
+    # KerasTuner reads seed 0 as "no seed" (`seed or random.randint(...)`) and would draw other trials each run
+    tuner = keras_tuner.RandomSearch(build_hp, objective="val_accuracy", max_trials=max_trials, seed=seed + 1,
                                      directory=str(folder), project_name=session.stage, overwrite=True)
     seed_everything(seed)
     augment = augmentation(config)
