@@ -273,10 +273,25 @@ def test_split_base_gives_the_same_outputs_as_the_whole(offline_weights):
         imagenet.split_base(base, "block9")
 
 
-def test_split_base_refuses_a_branching_tail():
+def test_split_base_follows_branches_and_refuses_a_skip_across_the_cut():
     inputs = keras.Input((4,))
     a = keras.layers.Dense(3, name="a")(inputs)
     b = keras.layers.Dense(3, name="b")(a)
     c = keras.layers.Add(name="c")([a, b])
-    with pytest.raises(ImagenetError, match="not a simple chain after 'a'"):
-        imagenet.split_base(keras.Model(inputs, c), "a")
+    model = keras.Model(inputs, c)
+    bottom, top = imagenet.split_base(model, "a")  # both branches start at a's output
+    x = np.random.default_rng(0).random((2, 4)).astype(np.float32)
+    np.testing.assert_allclose(top.predict_on_batch(bottom.predict_on_batch(x)), model.predict_on_batch(x), rtol=1e-5)
+    with pytest.raises(ImagenetError, match="a skip connection crosses the cut"):
+        imagenet.split_base(model, "b")  # c also reads a, from before the cut
+
+
+def test_split_base_cuts_mobilenet_v2_between_residual_blocks():
+    base = keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False, weights=None)
+    bottom, top = imagenet.split_base(base, "block_12_add")
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(top.predict_on_batch(bottom.predict_on_batch(x)), base.predict_on_batch(x),
+                               rtol=1e-4, atol=1e-4)
+    assert top.layers[1].name == "block_13_expand" and top.input.shape[1:] == (2, 2, 96)
+    with pytest.raises(ImagenetError, match="skip connection"):
+        imagenet.split_base(base, "block_11_project_BN")  # block 12 adds block 11's output back

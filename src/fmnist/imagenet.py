@@ -252,27 +252,23 @@ class ImagenetBatches(keras.utils.PyDataset):
 
 
 def split_base(base, layer_name: str):
-    """Cut a chain-shaped base (VGG16) after `layer_name`: (bottom, top), sharing the base's layers.
+    """Cut a base after `layer_name`: (bottom, top), sharing the base's layers and weights.
 
-    The bottom's outputs can be cached once with `extract_features`; fine-tuning then trains
-    only the top (for VGG16, block 5) on them, instead of running the frozen blocks every epoch.
+    The bottom's outputs can be cached once with `extract_features`; fine-tuning then trains only
+    the top on them (VGG16's block 5 after ``block4_pool``, MobileNetV2's blocks 13-16 after
+    ``block_12_add``) instead of running the frozen layers every epoch. Every path from the input
+    to the output must pass through `layer_name`: a skip connection across the cut is refused.
     """
     names = [layer.name for layer in base.layers]
     if layer_name not in names:
         raise ImagenetError(f"{base.name} has no layer {layer_name!r}; its layers are: {', '.join(names)}.")
-    cut = names.index(layer_name)
-    tail = base.layers[cut + 1:]
-    previous = base.layers[cut]
-    for layer in tail:
-        if layer.input is not previous.output:
-            raise ImagenetError(
-                f"{base.name} is not a simple chain after {layer_name!r} ({layer.name} does not read "
-                f"{previous.name}'s output): split it at a later layer, or fine-tune it whole."
-            )
-        previous = layer
-    bottom = keras.Model(base.inputs, base.get_layer(layer_name).output, name=f"{base.name}_to_{layer_name}")
-    inputs = keras.Input(tuple(bottom.output.shape[1:]))
-    x = inputs
-    for layer in tail:
-        x = layer(x)
-    return bottom, keras.Model(inputs, x, name=f"{base.name}_after_{layer_name}")
+    cut = base.get_layer(layer_name).output
+    bottom = keras.Model(base.inputs, cut, name=f"{base.name}_to_{layer_name}")
+    try:
+        top = keras.Model(cut, base.outputs[0], name=f"{base.name}_after_{layer_name}")
+    except ValueError:
+        raise ImagenetError(
+            f"{base.name} cannot be cut after {layer_name!r}: a later layer also reads an earlier one (a skip "
+            f"connection crosses the cut). Cut at a layer every path goes through, such as a block's final Add."
+        ) from None
+    return bottom, top
