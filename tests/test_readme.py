@@ -11,7 +11,7 @@ from fmnist import registry
 def test_results_table_is_generated_from_the_full_registry(monkeypatch):
     monkeypatch.setenv("FMNIST_HOME", str(REPO))
     readme = (REPO / "README.md").read_text()
-    table = re.search(r"<!-- results:start -->\n(.*?)<!-- results:end -->", readme, re.S)
+    table = re.search(rf"{re.escape(registry.README_START)}\n(.*?){re.escape(registry.README_END)}", readme, re.S)
     assert table, "README.md lacks the results markers"
     assert table.group(1) == registry.as_markdown(registry.read("full")), (
         "README's results table is stale: run `fmnist report --update-readme`")

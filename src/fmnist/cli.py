@@ -36,9 +36,12 @@ def _report(args) -> int:
     from fmnist import registry
 
     data = registry.read(args.profile)
-    if args.update_readme:
-        changed = registry.update_readme(args.update_readme, data)
-        print(f"{args.update_readme}: results section {'updated' if changed else 'already up to date'} "
+    if args.update_readme is not None:
+        from fmnist.paths import repo_root
+
+        readme = args.update_readme or repo_root() / "README.md"  # the repository's, from any folder
+        changed = registry.update_readme(readme, data)
+        print(f"{readme}: results section {'updated' if changed else 'already up to date'} "
               f"({args.profile} profile)")
     elif args.format == "json":
         print(json.dumps(data, indent=1))
@@ -87,8 +90,9 @@ def parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="print the results registry of a profile")
     report.add_argument("--profile", choices=profiles, default="full")
     report.add_argument("--format", choices=["table", "markdown", "json"], default="table")
-    report.add_argument("--update-readme", nargs="?", const="README.md", metavar="PATH",
-                        help="write the Markdown table into the results section of PATH (default: README.md)")
+    report.add_argument("--update-readme", nargs="?", const="", metavar="PATH",
+                        help="write the Markdown table into the results section of PATH "
+                             "(default: the repository's README.md)")
     report.set_defaults(func=_report)
 
     data = sub.add_parser("data", help="find, verify and describe the Fashion-MNIST files")
