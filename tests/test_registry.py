@@ -127,3 +127,22 @@ def test_update_readme_without_markers_says_what_to_add(scratch_home, tmp_path, 
     assert readme.read_text() == "# No results section\n"
     assert main(["report", "--update-readme", str(tmp_path / "missing.md")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_drop_stale_forgets_only_older_remeasured_records_of_the_stage(scratch_home):
+    for model, split in [("gone", "validation"), ("retrained", "train+validation"), ("screened", registry.SCREEN),
+                         ("evaluated", "test")]:
+        registry.record("05_transfer", model, split, 0.5, profile="smoke")
+    registry.record("04_other", "kept", "validation", 0.5, profile="smoke")
+    data = registry.read("smoke")
+    for entry in data["records"]:
+        entry["time"] = "2026-01-01T00:00:00+00:00"
+    registry.write(data, "smoke")
+    since = registry.now()
+    registry.record("05_transfer", "fresh", "validation", 0.6, profile="smoke")
+
+    assert registry.drop_stale("05_transfer", since, "smoke") == ["gone", "retrained"]
+    left = {(r["stage"], r["model"]) for r in registry.read("smoke")["records"]}
+    assert left == {("05_transfer", "screened"), ("05_transfer", "evaluated"), ("04_other", "kept"),
+                    ("05_transfer", "fresh")}
+    assert registry.drop_stale("05_transfer", since, "smoke") == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -52,6 +53,19 @@ def test_run_writes_smoke_copies_and_records_wall_time(series, scratch_home):
     (run,) = registry.read("smoke")["runs"]
     assert run["stage"] == "00_first" and run["status"] == "ok" and run["seconds"] > 0
     assert (run["backend"], run["device"]) == ("tensorflow", "CPU (2 cores)")
+
+
+def test_a_run_drops_the_results_its_notebook_no_longer_produces(series, scratch_home):
+    registry.record("00_first", "old_model", "validation", 0.5, profile="smoke")
+    registry.record("01_broken", "other_stage", "validation", 0.5, profile="smoke")
+    data = registry.read("smoke")
+    for entry in data["records"]:
+        entry["time"] = "2026-01-01T00:00:00+00:00"
+    registry.write(data, "smoke")
+    progress = io.StringIO()
+    runner.run("smoke", only=["00"], folder=series, stream=progress)
+    assert [r["model"] for r in registry.read("smoke")["records"]] == ["other_stage"]
+    assert "00_first: dropped results its new run no longer produces: old_model" in progress.getvalue()
 
 
 def test_failure_names_notebook_cell_and_error(series, scratch_home):

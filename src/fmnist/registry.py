@@ -24,7 +24,8 @@ from fmnist.errors import FmnistError
 SCHEMA = 1
 
 
-def _now() -> str:
+def now() -> str:
+    """The current time in UTC, as the registry writes it (ISO 8601, seconds)."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -96,7 +97,7 @@ def record(stage: str, model: str, split: str, accuracy, loss=None, *, seeds=Non
         "seeds": list(seeds) if seeds is not None else None,
         "params": int(params) if params is not None else None,
         "epochs": epochs, "train_seconds": train_seconds,
-        "profile": profile_name, **environment.describe(), "time": _now(),
+        "profile": profile_name, **environment.describe(), "time": now(),
     }
     if extra:
         entry["extra"] = extra
@@ -108,11 +109,31 @@ def record(stage: str, model: str, split: str, accuracy, loss=None, *, seeds=Non
     return entry
 
 
+REMEASURED = ("validation", "train+validation")  # what a stage's run measures afresh each time
+
+
+def drop_stale(stage: str, since: str, profile: str, path: Path | None = None) -> list[str]:
+    """Forget the stage's validation results recorded before `since` (an ISO time); return their models.
+
+    Called after a notebook ran through: a model the new version no longer trains must not
+    stay in the results table beside the ones it does. Screening records stay (they are a
+    cache that notebook 04 reuses), and so do test records (notebook 06 owns them).
+    """
+    with _locked(profile, path):
+        data = read(profile, path)
+        stale = [r for r in data["records"]
+                 if r["stage"] == stage and r["split"] in REMEASURED and r["time"] < since]
+        if stale:
+            data["records"] = [r for r in data["records"] if not any(r is s for s in stale)]
+            write(data, profile, path)
+    return [r["model"] for r in stale]
+
+
 def record_run(stage: str, seconds: float, status: str, profile: str, backend: str | None = None,
                device: str | None = None, path: Path | None = None) -> dict:
     """Record how long a notebook took to run, whether it succeeded, and where it ran."""
     entry = {"stage": stage, "seconds": round(float(seconds), 1), "status": status, "profile": profile,
-             "backend": backend, "device": device, "time": _now()}
+             "backend": backend, "device": device, "time": now()}
     with _locked(profile, path):
         data = read(profile, path)
         data["runs"] = [r for r in data["runs"] if r["stage"] != stage] + [entry]

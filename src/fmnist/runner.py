@@ -156,7 +156,7 @@ def run(profile: str = "full", only: list[str] | None = None, folder: Path | Non
     for number, path in enumerate(chosen, 1):
         n_code = sum(1 for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
         label = f"[{number}/{len(chosen)}] {path.stem} ({profile})"
-        start = time.perf_counter()
+        start, started_at = time.perf_counter(), registry.now()
         with tqdm(total=n_code, desc=label, unit="cell", file=stream, leave=True, miniters=1, mininterval=0) as bar:
             try:
                 nb = execute(path, profile, progress=bar)
@@ -172,6 +172,9 @@ def run(profile: str = "full", only: list[str] | None = None, folder: Path | Non
         with paths.atomic_path(output_path(path, profile)) as tmp:
             nbformat.write(nb, tmp)
         registry.record_run(path.stem, seconds, "ok", profile, *where_it_ran(nb))
+        dropped = registry.drop_stale(path.stem, started_at, profile)
+        if dropped:
+            print(f"{path.stem}: dropped results its new run no longer produces: {', '.join(dropped)}", file=stream)
         timings.append((path.stem, seconds))
         print(f"{path.stem}: {seconds:.0f} s", file=stream)
     return timings
