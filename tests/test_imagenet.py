@@ -153,6 +153,8 @@ def test_features_are_cached_once_and_reused(imagenet_session, monkeypatch, caps
     again = imagenet.extract_features(base, images, "mobilenet_v2", 32, SHA, "train", batch_size=4)
     assert calls == [4, 4, 2]  # not run again
     np.testing.assert_array_equal(again, first)
+    for features in (first, again):  # file-backed, read-only: several GB of features cost no RAM
+        assert isinstance(features, np.memmap) and not features.flags.writeable
     assert (f"loaded from cache: cache/smoke/features/mobilenet_v2_32_0123456789ab_train_10_"
             f"{imagenet.fingerprint(images)}.npy") in capsys.readouterr().out
 

@@ -115,3 +115,40 @@ def test_save_model_without_optimizer_is_smaller_and_predicts_the_same(tiny_spli
     loaded = keras.models.load_model(slim)
     assert not loaded.compiled
     assert np.allclose(loaded.predict(tiny_split.x_val, verbose=0), model.predict(tiny_split.x_val, verbose=0))
+
+
+def test_resume_reuses_finished_seeds_and_retrains_when_anything_changes(tiny_split, scratch_home, capsys):
+    first = training.compile_and_fit(build_tiny, tiny_split, "tiny", epochs=2, seeds=[0, 1], verbose=0, resume=True)
+    folder = scratch_home / "models" / "smoke" / "checkpoints" / "98_training_test"
+    assert {"tiny_seed0.finished.keras", "tiny_seed0.finished.json", "tiny_seed1.finished.json"} <= {
+        p.name for p in folder.iterdir()}
+    capsys.readouterr()
+
+    again = training.compile_and_fit(build_tiny, tiny_split, "tiny", epochs=2, seeds=[0, 1], verbose=0, resume=True)
+    out = capsys.readouterr().out
+    assert out.count("reused the fit finished") == 2 and "Epoch" not in out
+    assert again.val_accuracy == first.val_accuracy and again.histories == first.histories
+    assert again.seconds == first.seconds and again.epochs_run == first.epochs_run
+    np.testing.assert_allclose(again.models[1].predict(tiny_split.x_val[:8], verbose=0),
+                               first.models[1].predict(tiny_split.x_val[:8], verbose=0), rtol=1e-5)
+    entry = registry.get("98_training_test", "tiny", profile="smoke")
+    assert entry["accuracy"]["values"] == pytest.approx(first.val_accuracy)
+
+    # another learning rate, other data, another seed's file damaged: each is trained again
+    training.compile_and_fit(build_tiny, tiny_split, "tiny", epochs=2, seeds=[0], verbose=0, resume=True,
+                             optimizer=lambda: keras.optimizers.Adam(1e-2))
+    assert "made with another model, data or settings; training seed 0 again" in capsys.readouterr().out
+    reordered = tiny_split._replace(x_val=tiny_split.x_val[::-1])
+    training.compile_and_fit(build_tiny, reordered, "tiny", epochs=2, seeds=[0], verbose=0, resume=True)
+    assert "made with another model, data or settings; training seed 0 again" in capsys.readouterr().out
+    (folder / "tiny_seed1.finished.json").write_text("{not json")
+    training.compile_and_fit(build_tiny, tiny_split, "tiny", epochs=2, seeds=[1], verbose=0, resume=True)
+    assert "tiny_seed1.finished.json: unreadable (JSONDecodeError" in capsys.readouterr().out
+
+
+def test_without_resume_nothing_is_kept_or_reused(tiny_split, scratch_home, capsys):
+    training.compile_and_fit(build_tiny, tiny_split, "plain", epochs=1, seeds=[0], verbose=0)
+    training.compile_and_fit(build_tiny, tiny_split, "plain", epochs=1, seeds=[0], verbose=0)
+    assert "reused" not in capsys.readouterr().out
+    folder = scratch_home / "models" / "smoke" / "checkpoints" / "98_training_test"
+    assert not list(folder.glob("*.finished.*"))

@@ -148,7 +148,9 @@ def _load_cached(path: Path, expected: tuple) -> np.ndarray | None:
     if not path.is_file():
         return None
     try:
-        features = np.load(path, allow_pickle=False)
+        # Memory-mapped: the pages belong to the file, so several cached feature sets (several GB
+        # each at 128 px) can stay open in one notebook without exhausting RAM.
+        features = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
         print(f"Feature cache {path} is unreadable ({type(exc).__name__}: {exc}); recomputing it.")
         return None
@@ -174,7 +176,8 @@ def extract_features(base, images, model_name: str, size: int, weights_sha256: s
     where `<weights>` is the first 12 hex digits of `weights_sha256` (``fmnist.weights.imagenet_base``
     returns it), or ``imagenet`` for weights Keras downloaded (include the alpha in `model_name`'s
     caller-side label then), and `<pixels>` a hash of the images. A second call with the same key
-    loads the file; an unreadable file or one of the wrong shape is recomputed.
+    loads the file; an unreadable file or one of the wrong shape is recomputed. The features come
+    back memory-mapped from the cache file (read-only), so they take no RAM until they are read.
     """
     preprocess = preprocess_function(model_name)
     size = _check_size(size)
@@ -213,7 +216,7 @@ def extract_features(base, images, model_name: str, size: int, weights_sha256: s
         with open(tmp, "wb") as handle:  # a handle, so np.save cannot append a second ".npy"
             np.save(handle, features, allow_pickle=False)
     print(f"Features {features.shape} computed in {time.perf_counter() - start:.0f} s and cached: {_shown(path)}")
-    return features
+    return np.load(path, mmap_mode="r", allow_pickle=False)  # frees the in-memory copy, as for a cached load
 
 
 class ImagenetBatches(keras.utils.PyDataset):

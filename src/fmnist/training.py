@@ -8,8 +8,11 @@ split is never touched here: only the final evaluation notebook does that.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import statistics
 import time
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -92,6 +95,68 @@ def standard_callbacks(name: str, seed: int, *, early_stopping: int | None, moni
     return callbacks
 
 
+def _finished_paths(name: str, seed: int) -> tuple:
+    """Where a finished seed is kept for `resume`: its trained model and what its fit measured."""
+    session = current()
+    folder = paths.models_dir(session.profile.name) / "checkpoints" / session.stage
+    return folder / f"{name}_seed{seed}.finished.keras", folder / f"{name}_seed{seed}.finished.json"
+
+
+def _serialized(thing) -> object:
+    """A JSON-able description of an optimizer or loss given by name or as an object."""
+    if isinstance(thing, str):
+        return thing
+    return keras.saving.serialize_keras_object(thing)
+
+
+def _sample_rows(array) -> bytes:
+    """Shape, dtype and every k-th row (about a thousand rows) of an array, as bytes to hash."""
+    array = np.asarray(array)
+    rows = array.reshape(len(array), -1)[::max(1, len(array) // 1000)]
+    return repr((array.shape, array.dtype.str)).encode() + np.ascontiguousarray(rows).tobytes()
+
+
+def fit_fingerprint(model, optimizer, settings: dict, arrays) -> str:
+    """What makes two fits the same: architecture, initial weights, optimizer, settings and data.
+
+    The initial weights cover the seed and any weights copied in by `build` (a head trained
+    earlier); the data are hashed through their shapes and a sample of their rows.
+    """
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"settings": settings, "optimizer": _serialized(optimizer),
+                              "model": json.loads(model.to_json())}, sort_keys=True, default=str).encode())
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    for array in arrays:
+        digest.update(_sample_rows(array))
+    return digest.hexdigest()[:16]
+
+
+def _load_finished(name: str, seed: int, fingerprint: str):
+    """The model and measurements of a finished seed with this fingerprint, or None (with the reason)."""
+    model_path, info_path = _finished_paths(name, seed)
+    if not info_path.exists():
+        return None
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        if info.get("fingerprint") != fingerprint:
+            print(f"{info_path.name}: made with another model, data or settings; training seed {seed} again.")
+            return None
+        return keras.saving.load_model(model_path), info
+    except Exception as exc:  # an unreadable leftover must never stop a run: train again instead
+        print(f"{info_path.name}: unreadable ({type(exc).__name__}: {exc}); training seed {seed} again.")
+        return None
+
+
+def _save_finished(name: str, seed: int, model, info: dict) -> None:
+    """Keep a finished seed (model first, then its measurements, each written atomically)."""
+    model_path, info_path = _finished_paths(name, seed)
+    info_path.unlink(missing_ok=True)  # never a description without the model it describes
+    with paths.atomic_path(model_path) as tmp:
+        model.save(tmp)
+    paths.write_text_atomic(info_path, json.dumps(info, indent=1) + "\n")
+
+
 def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epochs: int,
                     batch_size: int = 128, optimizer: str | Callable[[], object] = "rmsprop",
                     loss="sparse_categorical_crossentropy", seeds: list[int] | None = None,
@@ -101,7 +166,8 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
                     verbose: int = 2, train_data: tuple | None = None,
                     augment: dict | None = None,
                     train_batches: Callable[[int], object] | None = None,
-                    record_as: str = "validation", extra: dict | None = None) -> FitResult:
+                    record_as: str = "validation", extra: dict | None = None,
+                    resume: bool = False) -> FitResult:
     """Fit a fresh model per seed of the active profile and record validation accuracy and loss.
 
     `build` returns a new, uncompiled model; `optimizer` is a name or a function returning a
@@ -115,6 +181,11 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
     `fmnist.imagenet.ImagenetBatches`), used instead of the split's arrays. `record_as` names
     the registry split of the record (``"screen"`` for notebook 04's screening runs) and `extra`
     is added to it. `loss` is a name or a ``keras.losses.Loss``.
+
+    `resume=True` keeps every finished seed (model and measurements) beside the checkpoints and,
+    when the same fit runs again (same architecture, initial weights, optimizer, settings and
+    data), reuses it instead of training: a notebook that dies after an hour (out of memory, a
+    closed laptop) picks up at the first unfinished seed. It says so for each reused seed.
     """
     session = current()
     profile = session.profile
@@ -122,11 +193,31 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
     epochs = profile.epochs(epochs)
     x_train, y_train = train_data if train_data is not None else (split.x_train, split.y_train)
     result = FitResult(name=name, seeds=seeds)
+    settings = {"name": name, "epochs": epochs, "batch_size": batch_size, "loss": _serialized(loss),
+                "early_stopping": early_stopping, "monitor": monitor, "reduce_lr": reduce_lr, "augment": augment}
+    resumable = resume and train_batches is None and callbacks is None  # those two cannot be fingerprinted
     for seed in seeds:
         seed_everything(seed)
         model = build()
-        model.compile(optimizer=optimizer() if callable(optimizer) else optimizer, loss=loss,
-                      metrics=["accuracy"])
+        seed_optimizer = optimizer() if callable(optimizer) else optimizer
+        if resumable:
+            fingerprint = fit_fingerprint(model, seed_optimizer, {**settings, "seed": seed},
+                                          (x_train, y_train, split.x_val, split.y_val))
+            finished = _load_finished(name, seed, fingerprint)
+            if finished is not None:
+                model, info = finished
+                print(f"--- {name}, seed {seed}: reused the fit finished {info['finished']} (same model, "
+                      f"weights, data and settings; delete {_finished_paths(name, seed)[1].name} to train again)")
+                result.histories.append(info["history"])
+                result.models.append(model)
+                result.val_accuracy.append(info["val_accuracy"])
+                result.val_loss.append(info["val_loss"])
+                result.epochs_run.append(info["epochs_run"])
+                result.seconds.append(info["seconds"])
+                result.seconds_per_epoch.append(info["seconds_per_epoch"])
+                result.params = model.count_params()
+                continue
+        model.compile(optimizer=seed_optimizer, loss=loss, metrics=["accuracy"])
         timer = EpochTimer()
         fit_callbacks = [timer] + standard_callbacks(
             name, seed, early_stopping=early_stopping, monitor=monitor, checkpoint=checkpoint,
@@ -154,6 +245,12 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
         later = timer.times[1:] or timer.times  # the first epoch includes compilation
         result.seconds_per_epoch.append(statistics.fmean(later))
         result.params = model.count_params()
+        if resumable:
+            _save_finished(name, seed, model, {
+                "fingerprint": fingerprint, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "history": result.histories[-1], "val_accuracy": result.val_accuracy[-1],
+                "val_loss": result.val_loss[-1], "epochs_run": result.epochs_run[-1],
+                "seconds": result.seconds[-1], "seconds_per_epoch": result.seconds_per_epoch[-1]})
     if record:
         registry.record(session.stage, name, record_as, result.val_accuracy, result.val_loss,
                         seeds=seeds, params=result.params, epochs=result.epochs_run,
