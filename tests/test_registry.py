@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import backdate_records
 
 from fmnist import paths, registry
 from fmnist.errors import FmnistError
@@ -134,10 +135,7 @@ def test_drop_stale_forgets_only_older_remeasured_records_of_the_stage(scratch_h
                          ("evaluated", "test")]:
         registry.record("05_transfer", model, split, 0.5, profile="smoke")
     registry.record("04_other", "kept", "validation", 0.5, profile="smoke")
-    data = registry.read("smoke")
-    for entry in data["records"]:
-        entry["time"] = "2026-01-01T00:00:00+00:00"
-    registry.write(data, "smoke")
+    backdate_records("smoke")
     since = registry.now()
     registry.record("05_transfer", "fresh", "validation", 0.6, profile="smoke")
 

@@ -9,6 +9,7 @@ import sys
 
 import nbformat
 import pytest
+from conftest import backdate_records
 
 from fmnist import cli, registry, runner
 from fmnist.errors import FmnistError, NotebookError
@@ -58,10 +59,7 @@ def test_run_writes_smoke_copies_and_records_wall_time(series, scratch_home):
 def test_a_run_drops_the_results_its_notebook_no_longer_produces(series, scratch_home):
     registry.record("00_first", "old_model", "validation", 0.5, profile="smoke")
     registry.record("01_broken", "other_stage", "validation", 0.5, profile="smoke")
-    data = registry.read("smoke")
-    for entry in data["records"]:
-        entry["time"] = "2026-01-01T00:00:00+00:00"
-    registry.write(data, "smoke")
+    backdate_records("smoke")
     progress = io.StringIO()
     runner.run("smoke", only=["00"], folder=series, stream=progress)
     assert [r["model"] for r in registry.read("smoke")["records"]] == ["other_stage"]
