@@ -165,7 +165,7 @@ def plot_references(ours: list[dict], references, name: str = "comparison_with_r
         ax.barh(y, accuracy, color=colour, alpha=0.85)
         if low is not None:
             ax.errorbar(accuracy, y, xerr=[[accuracy - low], [high - accuracy]], color="black", capsize=3)
-        ax.text(accuracy + 0.002, y, f"{accuracy:.4f}", va="center", fontsize=8)
+        ax.text((accuracy if high is None else high) + 0.002, y, f"{accuracy:.4f}", va="center", fontsize=8)  # clear of the interval
     ax.set_yticks(range(len(entries)), [e[0] for e in entries], fontsize=8)
     low_end = min(e[1] for e in entries)
     ax.set_xlim(max(0.0, low_end - 0.05), 1.0)
