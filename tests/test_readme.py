@@ -24,3 +24,19 @@ def test_the_two_commands_exist_and_ci_calls_the_test_command():
         assert f"make {target}" in readme
         assert re.search(rf"^{target}:", makefile, re.M)
     assert re.search(r"^make test\b", (REPO / ".ci" / "run").read_text(), re.M)
+
+
+def test_small_protocol_table_quotes_the_small_registry(monkeypatch):
+    """The hand-laid table beside the reference workflow must carry the small profile's recorded test accuracies."""
+    monkeypatch.setenv("FMNIST_HOME", str(REPO))
+    from fmnist import references
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("### On the reference workflow's own protocol", 1)[1].split("\n## ", 1)[0]
+    tested = {r["stage"]: r["accuracy"]["mean"] for r in registry.read("small")["records"] if r["split"] == "test"}
+    rows = re.findall(r"^\| (0\d_\w+)[^|]* \| ([\d.]+) \| ([\d.]+) \|$", section, re.M)
+    assert [stage for stage, _, _ in rows] == sorted(tested), "one row per tested stage, in order"
+    for stage, reference, ours in rows:
+        assert ours == f"{tested[stage]:.4f}", f"{stage}: README says {ours}, the small registry {tested[stage]:.4f}"
+        key = stage if stage in references.SMALL_PROTOCOL else f"{stage} (VGG16 fine-tuned)"
+        assert float(reference) == references.SMALL_PROTOCOL[key]
