@@ -9,6 +9,7 @@ import pytest
 
 import fmnist
 from fmnist import evaluation
+from fmnist.errors import FmnistError
 from fmnist.evaluation import EvaluationError
 
 
@@ -256,3 +257,15 @@ def test_the_cache_needs_a_session_or_a_profile(scratch_home, monkeypatch):
         evaluation.predict_cached(CountingModel(), np.zeros((2, 28, 28)), "x")
     evaluation.predict_cached(CountingModel(), np.zeros((2, 28, 28)), "x", profile="small", verbose=False)
     assert (scratch_home / "cache" / "small" / "predictions" / "x.npy").is_file()
+
+
+def test_prediction_source_names_the_model_that_made_the_cache(smoke_session):
+    x = np.zeros((3, 28, 28), dtype="float32")
+    with pytest.raises(FmnistError, match=r"No readable prediction cache .*predict_cached\(model, x, 'final_test'\)"):
+        evaluation.prediction_source("final_test")
+    evaluation.predict_cached(CountingModel(1), x, "final_test", verbose=False)
+    first = evaluation.prediction_source("final_test")
+    evaluation.predict_cached(CountingModel(2), x, "final_test", verbose=False)
+    second = evaluation.prediction_source("final_test")
+    assert first["model_sha256"] != second["model_sha256"] and first["inputs_sha256"] == second["inputs_sha256"]
+    assert second["saved"]

@@ -144,3 +144,30 @@ def test_drop_stale_forgets_only_older_remeasured_records_of_the_stage(scratch_h
     assert left == {("05_transfer", "screened"), ("05_transfer", "evaluated"), ("04_other", "kept"),
                     ("05_transfer", "fresh")}
     assert registry.drop_stale("05_transfer", since, "smoke") == []
+
+
+def test_a_test_result_of_another_model_is_kept_when_replaced(scratch_home):
+    """The test set is used once: a second model's test result must not erase the first one's."""
+    registry.record("05_x", "best", "test", 0.92, 0.24, profile="smoke", extra={"model_sha256": "aaa"})
+    registry.record("05_x", "best", "test", 0.92, 0.24, profile="smoke", extra={"model_sha256": "aaa"})
+    assert "earlier_tests" not in registry.get("05_x", "best", "test", profile="smoke").get("extra", {})
+    registry.record("05_x", "best", "test", 0.93, 0.21, profile="smoke", extra={"model_sha256": "bbb"})
+    registry.record("05_x", "best", "test", 0.94, 0.20, profile="smoke", extra={"model_sha256": "ccc"})
+    latest = registry.get("05_x", "best", "test", profile="smoke")
+    assert latest["accuracy"]["mean"] == 0.94
+    assert [(e["accuracy"], e["model_sha256"]) for e in latest["extra"]["earlier_tests"]] == [(0.92, "aaa"), (0.93, "bbb")]
+
+
+def test_earlier_test_records_without_a_fingerprint_count_as_the_same_model_only_if_identical(scratch_home):
+    registry.record("06_x", "a", "test", 0.9, 0.3, profile="smoke")
+    registry.record("06_x", "a", "test", 0.9, 0.3, profile="smoke", extra={"model_sha256": "aaa"})
+    assert "earlier_tests" not in registry.get("06_x", "a", "test", profile="smoke")["extra"]
+    registry.record("06_x", "b", "test", 0.9, 0.3, profile="smoke")
+    registry.record("06_x", "b", "test", 0.8, 0.4, profile="smoke", extra={"model_sha256": "bbb"})
+    assert registry.get("06_x", "b", "test", profile="smoke")["extra"]["earlier_tests"][0]["accuracy"] == 0.9
+
+
+def test_validation_records_are_replaced_without_history(scratch_home):
+    registry.record("05_x", "m", "validation", [0.9, 0.91], profile="smoke", extra={"model_sha256": "aaa"})
+    registry.record("05_x", "m", "validation", [0.8, 0.81], profile="smoke", extra={"model_sha256": "bbb"})
+    assert "earlier_tests" not in registry.get("05_x", "m", "validation", profile="smoke")["extra"]

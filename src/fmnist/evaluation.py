@@ -283,6 +283,21 @@ def predict_cached(model, x, name: str, *, profile: str | None = None, batch_siz
     return probs
 
 
+def prediction_source(name: str, profile: str | None = None) -> dict:
+    """What the cached predictions `name` were made from: ``model_sha256``, ``inputs_sha256`` and ``saved``.
+
+    Notebook 06 records the model's fingerprint with each test result, so a later evaluation of a
+    different model can be told apart from a re-run (see `registry.record`).
+    """
+    meta_path = prediction_path(name, profile).with_suffix(".json")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EvaluationError(f"No readable prediction cache {meta_path} ({type(exc).__name__}): "
+                              f"run predict_cached(model, x, {name!r}) first.") from None
+    return {k: meta.get(k) for k in ("model_sha256", "inputs_sha256", "saved")}
+
+
 def nearest_neighbours(query, pool, k: int = 3) -> np.ndarray:
     """Indices (len(query), k) of the `k` images of `pool` closest to each query image in pixel space."""
     from sklearn.neighbors import NearestNeighbors

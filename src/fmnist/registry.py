@@ -103,10 +103,35 @@ def record(stage: str, model: str, split: str, accuracy, loss=None, *, seeds=Non
         entry["extra"] = extra
     with _locked(profile_name, path):
         data = read(profile_name, path)
-        data["records"] = [r for r in data["records"]
-                           if (r["stage"], r["model"], r["split"]) != (stage, model, split)] + [entry]
+        key = (stage, model, split)
+        previous = next((r for r in data["records"] if (r["stage"], r["model"], r["split"]) == key), None)
+        if split == "test" and previous is not None:
+            _keep_earlier_test(previous, entry)
+        data["records"] = [r for r in data["records"] if (r["stage"], r["model"], r["split"]) != key] + [entry]
         write(data, profile_name, path)
     return entry
+
+
+def _keep_earlier_test(previous: dict, entry: dict) -> None:
+    """Carry a replaced test result of a *different* model into ``extra["earlier_tests"]``.
+
+    The test set is meant to be used once; if a stage's model changes and is tested again, the
+    earlier result must stay on record beside the new one, not vanish. Models are told apart by
+    ``extra["model_sha256"]``; a record without it counts as the same evaluation when its
+    accuracy and loss are identical (a re-run that read cached predictions).
+    """
+    before, now_extra = previous.get("extra") or {}, entry.get("extra") or {}
+    earlier = list(before.get("earlier_tests", []))
+    if "model_sha256" in before:
+        same = before["model_sha256"] == now_extra.get("model_sha256")
+    else:
+        same = previous["accuracy"] == entry["accuracy"] and previous.get("loss") == entry.get("loss")
+    if not same:
+        earlier.append({"accuracy": previous["accuracy"]["mean"],
+                        "loss": (previous.get("loss") or {}).get("mean"),
+                        "time": previous.get("time"), "model_sha256": before.get("model_sha256")})
+    if earlier:
+        entry["extra"] = {**now_extra, "earlier_tests": earlier}
 
 
 REMEASURED = ("validation", "train+validation")  # what a stage's run measures afresh each time
