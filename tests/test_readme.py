@@ -40,3 +40,27 @@ def test_small_protocol_table_quotes_the_small_registry(monkeypatch):
         assert ours == f"{tested[stage]:.4f}", f"{stage}: README says {ours}, the small registry {tested[stage]:.4f}"
         key = stage if stage in references.SMALL_PROTOCOL else f"{stage} (VGG16 fine-tuned)"
         assert float(reference) == references.SMALL_PROTOCOL[key]
+
+
+def _stored_text(notebook: str) -> str:
+    """Every text a notebook's stored outputs show (stream and plain-text results)."""
+    import json
+
+    cells = json.loads((REPO / "notebooks" / notebook).read_text())["cells"]
+    texts = []
+    for cell in cells:
+        for output in cell.get("outputs", []):
+            texts.append("".join(output.get("text", "")))
+            texts.append("".join(output.get("data", {}).get("text/plain", "")))
+    return "\n".join(texts)
+
+
+def test_test_set_prose_quotes_only_numbers_notebook_06_printed():
+    """Every accuracy, interval bound and p-value in README's test-set section is in 06's stored output."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## On the test set", 1)[1].split("\n### ", 1)[0]
+    printed = _stored_text("06_final_evaluation.ipynb")
+    numbers = re.findall(r"\b0\.\d{4}\b|\b\d\.\d+e-\d+\b", section)
+    assert len(numbers) >= 6, "the section should quote the test results"
+    missing = [n for n in numbers if n not in printed]
+    assert not missing, f"README quotes numbers notebook 06 did not print: {missing}"
