@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -104,3 +108,26 @@ def test_a_saved_stage_model_is_loaded_without_optimizer(scratch_home):
     model.save(folder / "01_baseline.keras")
     loaded = evaluation.load_stage_model("01_baseline", profile="smoke")
     assert loaded.count_params() == 7850 and getattr(loaded, "optimizer", None) is None
+
+
+def test_a_transfer_model_with_a_label_smoothed_inner_model_loads_in_a_fresh_interpreter(scratch_home):
+    """Notebook 05 saves the fine-tuned model (compiled with SmoothedSparseCrossentropy) nested in the
+    full model; notebook 06 and `fmnist predict` load it in processes that never imported that loss."""
+    import keras
+
+    from fmnist.iterations import SmoothedSparseCrossentropy
+
+    inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(10, activation="softmax")])
+    inner.compile(optimizer="adam", loss=SmoothedSparseCrossentropy(0.1))
+    inputs = keras.Input((8,))
+    outer = keras.Model(inputs, inner(keras.layers.Dense(4)(inputs)))
+    folder = scratch_home / "models" / "smoke"
+    folder.mkdir(parents=True)
+    outer.save(folder / "05_transfer_learning.keras")
+    code = ("import sys; from fmnist import evaluation; "
+            "m = evaluation.load_stage_model('05_transfer_learning', profile='smoke'); "
+            "assert 'fmnist.iterations' in sys.modules; print(m.count_params())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "FMNIST_HOME": str(scratch_home)}, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == str(outer.count_params())

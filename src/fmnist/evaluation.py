@@ -348,10 +348,9 @@ def compare_models(y_true, predictions: dict, baseline: str, level: float = 0.95
 def load_stage_model(stage: str, profile: str | None = None):
     """The model notebook `stage` saved in ``models/<profile>/<stage>.keras``, without its optimizer.
 
-    A missing file is an error that names the notebook to run.
+    A missing file is an error that names the notebook to run; loading is `predict.load_model`'s.
     """
-    import keras
-
+    from fmnist.predict import load_model
     from fmnist.profiles import get_profile
 
     name = get_profile(profile).name
@@ -359,4 +358,4 @@ def load_stage_model(stage: str, profile: str | None = None):
     if not path.is_file():
         raise EvaluationError(f"No saved model for {stage} in models/{name}/. Run that notebook first: "
                               f"`fmnist run --profile {name} --only {stage[:2]}`.")
-    return keras.models.load_model(path, compile=False)
+    return load_model(path)

@@ -233,6 +233,10 @@ def load_model(path: Path | str | None = None):
     with _without_native_logs():
         import keras  # lazily, and with whatever backend the user configured
 
+        # A model fine-tuned with label smoothing carries its loss in a nested model's config, and
+        # Keras can only rebuild it once the class is registered, which importing the module does.
+        import fmnist.iterations  # noqa: F401
+
         try:
             return keras.models.load_model(chosen, compile=False)
         except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors... for bad files
