@@ -1,12 +1,16 @@
-"""The common opening of every notebook: title cell with Colab badge, and the setup cell.
+"""The common opening of every notebook: the setup cell, the Colab badge, and pointing both at a fork.
 
-Notebooks are written with these templates and tests/test_notebooks.py checks that each
-notebook still matches them, so the series opens the same way everywhere. The repository
-address comes from one place: ``[project.urls] Repository`` in pyproject.toml.
+Notebooks are written with the setup template, and tests/test_notebooks.py checks that each notebook
+still matches it, so the series opens the same way everywhere. The repository address is set in one
+place, ``[project.urls] Repository`` in pyproject.toml; `fork()` rewrites it there and in every
+notebook's badge and setup cell, for a reader who forks the repository.
 """
 
 from __future__ import annotations
 
+import re
+
+from fmnist.errors import FmnistError
 from fmnist.paths import repo_root
 
 DEFAULT_REPOSITORY = "https://github.com/fmnist-series/fashion-mnist-workflow"
@@ -14,31 +18,33 @@ DEFAULT_REPOSITORY = "https://github.com/fmnist-series/fashion-mnist-workflow"
 SETUP_TEMPLATE = '''\
 # Setup: the same cell opens every notebook of the series; only STAGE differs.
 STAGE = "{stage}"
+PROFILE = None  # None: $FMNIST_PROFILE, else "full"; "small" and "smoke" are quicker (README: Profiles)
+REPOSITORY = "{repository}"  # `fmnist fork <address>` points a fork's notebooks at the fork
 import os
 import subprocess
 import sys
 
-IN_COLAB = "google.colab" in sys.modules
-if IN_COLAB:  # Colab has TensorFlow, Keras and the rest; only the series' own package is missing
-    try:
-        import fmnist
-    except ImportError:
-        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                               "git+{repository}"])
+if "google.colab" in sys.modules and not os.path.isfile("pyproject.toml"):
+    # Colab opens a notebook alone: bring its repository (the package, committed results and models)
+    folder = REPOSITORY.rstrip("/").rsplit("/", 1)[-1]
+    if not os.path.isdir(folder) and subprocess.run(["git", "clone", "-q", "--depth", "1", REPOSITORY]).returncode:
+        sys.exit(f"Could not fetch {{REPOSITORY}}: connect the runtime to the internet (or fix REPOSITORY), then run this cell again.")
+    os.chdir(folder)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", "."], check=True)
+    sys.path.insert(0, os.path.abspath("src"))
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # must precede `import keras`; jax and torch work too
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter is not for readers
-import keras
-
 import fmnist
 
-session = fmnist.setup(STAGE)  # profile from FMNIST_PROFILE (default: full), seeds, versions'''
+with fmnist.quiet_native_logs():  # TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL
+    import keras
 
-TITLE_TEMPLATE = '''\
-# {title}
+session = fmnist.setup(STAGE, profile=PROFILE)  # seeds, prints versions, checks what this notebook builds on'''
 
-**Purpose:** {purpose}
+# Colab opens a notebook carrying these on a GPU runtime; other front ends ignore them.
+COLAB_METADATA = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance": []}}
 
-<a href="{badge_target}" target="_parent"><img src="https://colab.research.google.com/assets/colab-badge.svg" alt="Open In Colab"/></a>'''
+GITHUB = re.compile(r"^https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+BADGE = re.compile(r'(<a href=")https://colab\.research\.google\.com/github/[^"]+(" target="_parent">)')
 
 
 def repository() -> str:
@@ -62,15 +68,47 @@ def repository() -> str:
     return DEFAULT_REPOSITORY
 
 
-def colab_url(stage: str) -> str:
+def colab_url(stage: str, address: str | None = None) -> str:
     """The Colab address that opens notebooks/<stage>.ipynb from the repository's main branch."""
-    path = repository().removeprefix("https://github.com/")
+    path = (address or repository()).removeprefix("https://github.com/")
     return f"https://colab.research.google.com/github/{path}/blob/main/notebooks/{stage}.ipynb"
 
 
-def title_cell(stage: str, title: str, purpose: str) -> str:
-    return TITLE_TEMPLATE.format(title=title, purpose=purpose, badge_target=colab_url(stage))
+def setup_cell(stage: str, address: str | None = None) -> str:
+    return SETUP_TEMPLATE.format(stage=stage, repository=address or repository())
 
 
-def setup_cell(stage: str) -> str:
-    return SETUP_TEMPLATE.format(stage=stage, repository=repository())
+def fork(address: str, root=None) -> list[str]:
+    """Point pyproject.toml, every notebook's Colab badge and its setup cell at `address`.
+
+    Only the first two cells of each notebook and one line of pyproject.toml change, so stored
+    outputs stay as they are. Returns the files rewritten.
+    """
+    import nbformat
+
+    from fmnist import runner
+
+    address = address.strip().removesuffix(".git").rstrip("/")
+    if not GITHUB.match(address):
+        raise FmnistError(f"{address!r} is not a GitHub repository address: give it as https://github.com/OWNER/NAME.")
+    root = root or repo_root()
+    pyproject = root / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    new_text, count = re.subn(r'(?m)^Repository = "[^"]*"$', f'Repository = "{address}"', text)
+    if count != 1:
+        raise FmnistError(f"{pyproject}: no `Repository = \"...\"` line under [project.urls] to rewrite.")
+    changed = []
+    if new_text != text:
+        pyproject.write_text(new_text, encoding="utf-8")
+        changed.append("pyproject.toml")
+    for path in runner.notebooks(root / "notebooks"):
+        nb = nbformat.read(path, as_version=4)
+        title = nb.cells[0]
+        setup = next(c for c in nb.cells if c.cell_type == "code")
+        before = (title.source, setup.source)
+        title.source = BADGE.sub(lambda m: m.group(1) + colab_url(path.stem, address) + m.group(2), title.source)
+        setup.source = setup_cell(path.stem, address)
+        if (title.source, setup.source) != before:
+            nbformat.write(nb, path)
+            changed.append(f"notebooks/{path.name}")
+    return changed

@@ -25,12 +25,23 @@ class Session:
 
 
 def setup(stage: str, seed: int = 0, profile: str | None = None, quiet: bool = False) -> Session:
-    """Start a notebook: pick the profile, seed everything, and print what this run uses."""
+    """Start a notebook: pick the profile, seed everything, print what this run uses, and make sure
+    what it builds on exists (see `fmnist.prerequisites`).
+
+    `profile` (the setup cell's PROFILE) wins over ``$FMNIST_PROFILE``; it is written back to that
+    variable so every later call, and any notebook run from here, uses the same profile. On Colab the
+    dependencies the runtime lacks are installed first.
+    """
     global _current
-    from fmnist import environment
+    import os
+
+    from fmnist import colab, environment, prerequisites
     from fmnist.repro import seed_everything
 
+    if colab.in_colab():
+        colab.install_missing()
     chosen = get_profile(profile)
+    os.environ["FMNIST_PROFILE"] = chosen.name
     seed_everything(seed)
     _current = Session(stage, chosen, environment.backend(), environment.device())
     if not quiet:
@@ -39,6 +50,10 @@ def setup(stage: str, seed: int = 0, profile: str | None = None, quiet: bool = F
         print(f"Profile: {chosen.name} ({chosen.description})")
         print(f"Backend: {_current.backend} on {_current.device}")
         print(f"Versions: {versions}")
+        advice = colab.profile_advice(stage, chosen.name, _current.device)
+        if advice:
+            print(advice)
+    prerequisites.ensure(stage, chosen.name)
     return _current
 
 
