@@ -102,22 +102,6 @@ def test_module_entry_point_reports_bad_data_in_one_line(tmp_path):
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
-def test_native_log_lines_are_dropped_but_real_stderr_kept():
-    nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell("import keras")
-    cell.outputs = [
-        nbformat.v4.new_output("stream", name="stderr", text=(
-            "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
-            "I0000 00:00:1795435308.328066    5361 port.cc:153] oneDNN custom operations are on.\n")),
-        nbformat.v4.new_output("stream", name="stderr", text=(
-            "E0000 00:00:1795435268.676582    4993 cuda_platform.cc:52] failed call to cuInit\n"
-            "UserWarning: something the reader should see\n")),
-    ]
-    nb.cells = [cell]
-    runner.drop_native_logs(nb)
-    assert [o["text"] for o in nb.cells[0].outputs] == ["UserWarning: something the reader should see\n"]
-
-
 def test_progress_bar_names_the_running_cell(series, capsys):
     import io
 

@@ -26,7 +26,7 @@ import sys
 
 if "google.colab" in sys.modules and not os.path.isfile("pyproject.toml"):
     # Colab opens a notebook alone: bring its repository (the package, committed results and models)
-    folder = REPOSITORY.rstrip("/").rsplit("/", 1)[-1]
+    folder = REPOSITORY.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
     if not os.path.isdir(folder) and subprocess.run(["git", "clone", "-q", "--depth", "1", REPOSITORY]).returncode:
         sys.exit(f"Could not fetch {{REPOSITORY}}: connect the runtime to the internet (or fix REPOSITORY), then run this cell again.")
     os.chdir(folder)

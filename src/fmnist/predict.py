@@ -204,7 +204,7 @@ def _without_native_logs():
     They go straight to file descriptor 2, so it is pointed at a temporary file while Keras works,
     then everything but those lines (warnings, for one) is written to stderr.
     """
-    from fmnist.runner import NATIVE_LOG_LINE
+    from fmnist.native_logs import NATIVE_LOG_LINE
 
     sys.stderr.flush()
     saved = os.dup(2)

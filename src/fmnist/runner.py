@@ -61,7 +61,6 @@ def execute(path: Path, profile: str, progress=None, timeout: int | None = None)
 
     nb = nbformat.read(path, as_version=4)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ start-up chatter would bury the progress bar
     previous = os.environ.get("FMNIST_PROFILE")
     os.environ["FMNIST_PROFILE"] = profile  # the kernel inherits the environment
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
@@ -100,29 +99,6 @@ def execute(path: Path, profile: str, progress=None, timeout: int | None = None)
         else:
             os.environ["FMNIST_PROFILE"] = previous
     return nb
-
-
-# TensorFlow's C++ logging before absl is initialised ignores TF_CPP_MIN_LOG_LEVEL; these lines
-# (oneDNN notices, "no CUDA driver") say nothing about the notebook and are dropped from stored outputs.
-NATIVE_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\) is called.*"
-                             r"|[IWE]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] .*)$")
-
-
-def drop_native_logs(nb) -> None:
-    """Remove C++ log lines from stderr outputs; drop stderr outputs left empty."""
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        kept = []
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream" and out.get("name") == "stderr":
-                lines = [line for line in out["text"].splitlines(keepends=True)
-                         if not NATIVE_LOG_LINE.match(line.rstrip("\n"))]
-                out["text"] = "".join(lines)
-                if not out["text"].strip():
-                    continue
-            kept.append(out)
-        cell["outputs"] = kept
 
 
 def where_it_ran(nb) -> tuple[str | None, str | None]:
@@ -168,7 +144,6 @@ def run(profile: str = "full", only: list[str] | None = None, folder: Path | Non
                 registry.record_run(path.stem, seconds, "failed", profile, *where_it_ran(exc.notebook))
                 raise NotebookError(f"{exc} (partly executed copy: {failed_copy})") from None
         seconds = time.perf_counter() - start
-        drop_native_logs(nb)
         with paths.atomic_path(output_path(path, profile)) as tmp:
             nbformat.write(nb, tmp)
         registry.record_run(path.stem, seconds, "ok", profile, *where_it_ran(nb))
