@@ -20,11 +20,12 @@ SETUP_TEMPLATE = '''\
 STAGE = "{stage}"
 PROFILE = None  # None: $FMNIST_PROFILE, else "full"; "small" and "smoke" are quicker (README: Profiles)
 REPOSITORY = "{repository}"  # `fmnist fork <address>` points a fork's notebooks at the fork
+import importlib.util
 import os
 import subprocess
 import sys
 
-if "google.colab" in sys.modules and not os.path.isfile("pyproject.toml"):
+if "google.colab" in sys.modules and importlib.util.find_spec("fmnist") is None:
     # Colab opens a notebook alone: bring its repository (the package, committed results and models)
     folder = REPOSITORY.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
     if not os.path.isdir(folder) and subprocess.run(["git", "clone", "-q", "--depth", "1", REPOSITORY]).returncode:
