@@ -111,3 +111,22 @@ def test_notebook_02_alone_in_simulated_colab(tmp_path):
                             env=env, capture_output=True, text=True).stdout.lower()
     assert "fmnist" in listed
     assert "tensorflow" not in listed and "keras " not in listed
+
+
+def test_an_unreachable_repository_is_one_line_saying_what_to_do(tmp_path):
+    venv = runtime_without_the_package(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FMNIST_HOME", "VIRTUAL_ENV", "PYTHONPATH"))}
+    env.update(PYTHONPATH=str(tmp_path / "stubs"), JUPYTER_PATH=str(tmp_path / "jupyter"), FMNIST_PROFILE="smoke")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(header.setup_cell(NOTEBOOK, f"file://{tmp_path}/no-such-repository"))]
+    opened, content = tmp_path / "opened.ipynb", tmp_path / "content"
+    content.mkdir()
+    nbformat.write(nb, opened)
+    script = ("import sys, nbformat\nfrom nbclient import NotebookClient\nnb = nbformat.read(sys.argv[1], as_version=4)\n"
+              "NotebookClient(nb, kernel_name='python3', timeout=300, allow_errors=True).execute()\n"
+              "print([o for o in nb.cells[0].outputs if o.output_type == 'error'][0]['evalue'])\n")
+    done = subprocess.run([str(venv / "bin" / "python"), "-c", script, str(opened)], env=env, cwd=content,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == (f"Could not fetch file://{tmp_path}/no-such-repository: connect the runtime to the "
+                                   f"internet (or fix REPOSITORY), then run this cell again.")
