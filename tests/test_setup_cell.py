@@ -195,3 +195,16 @@ def test_fork_refuses_an_address_that_is_not_a_github_repository(tmp_path):
 def test_notebooks_ask_colab_for_a_gpu_runtime(path):
     metadata = json.loads(path.read_text())["metadata"]
     assert metadata["accelerator"] == "GPU" and metadata["colab"]["gpuType"]
+
+
+def test_fork_command_reports_the_files_and_refuses_a_bad_address(tmp_path, monkeypatch, capsys):
+    from fmnist import cli
+
+    root = tmp_path / "fork"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "pyproject.toml").write_text((REPO / "pyproject.toml").read_text())
+    monkeypatch.setenv("FMNIST_HOME", str(root))
+    assert cli.main(["fork", "https://github.com/someone/fork"]) == 0
+    assert capsys.readouterr().out.startswith("Pointed at https://github.com/someone/fork: pyproject.toml.")
+    assert cli.main(["fork", "someone/fork"]) == 1
+    assert "not a GitHub repository address" in capsys.readouterr().err

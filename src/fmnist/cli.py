@@ -4,6 +4,7 @@
     fmnist report [--profile P] [--format table|markdown|json] [--update-readme [PATH]]
     fmnist data
     fmnist predict IMAGE [IMAGE ...] [--model PATH] [--top K] [--json]
+    fmnist fork https://github.com/OWNER/NAME
 
 Errors the package raises on purpose are printed as one line on stderr, exit status 1.
 `predict` reports each unusable image that way, predicts the others, and exits 1 if any failed.
@@ -66,6 +67,16 @@ def _predict(args) -> int:
     return predict.command(args.images, model=args.model, top=args.top, as_json=args.json)
 
 
+def _fork(args) -> int:
+    from fmnist import header
+
+    changed = header.fork(args.address)
+    print(f"Pointed at {args.address}: {', '.join(changed)}." if changed else f"Already pointing at {args.address}.")
+    if changed:
+        print("Commit and push these files; the notebooks' Colab badges then open your fork.")
+    return 0
+
+
 def _top_k(text: str) -> int:
     try:
         k = int(text)
@@ -109,6 +120,10 @@ def parser() -> argparse.ArgumentParser:
                          help="how many classes to show per image (default: 3)")
     predict.add_argument("--json", action="store_true", help="print a JSON list instead of tables")
     predict.set_defaults(func=_predict)
+
+    fork = sub.add_parser("fork", help="point every notebook's Colab badge and setup cell at a fork")
+    fork.add_argument("address", help="the fork's address, https://github.com/OWNER/NAME")
+    fork.set_defaults(func=_fork)
     return top
 
 
