@@ -6,7 +6,7 @@ everything they would otherwise repeat, one concern per module:
 - `data`: finding, checking and loading the genuine dataset; class names
 - `profiles`: full / small / smoke data regimes, budgets and splits
 - `repro`, `session`, `environment`: seeding, the running notebook's stage, where it runs
-- `header`, `colab`, `prerequisites`, `native_logs`: the setup cell every notebook opens with; what Colab
+- `opening`, `header`, `colab`, `prerequisites`, `native_logs`: the setup cell every notebook opens with; what Colab
   lacks; the earlier notebooks a notebook builds on; TensorFlow's native start-up lines kept out of outputs
 - `paths`, `figures`: where outputs go, written atomically; the one figure helper
 - `training`, `augment`, `plots`: the one training path, fast augmentation, shared plots
@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 from fmnist.errors import FmnistError  # noqa: E402
 from fmnist.data import CLASS_NAMES, load, prepare  # noqa: E402
 from fmnist.profiles import Profile, active_profile, get_profile, load_split  # noqa: E402
-from fmnist.session import setup  # noqa: E402
+from fmnist.opening import setup  # noqa: E402
 from fmnist.figures import save_fig  # noqa: E402
 from fmnist.native_logs import quiet_native_logs  # noqa: E402
 
