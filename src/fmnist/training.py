@@ -1,9 +1,11 @@
 """What is the same around every fit of the series: seeds, callbacks, timing, resume, recording.
 
-`compile_and_fit` builds a fresh model for every seed of the active profile, fits it on the
-profile's training split with validation on the validation split, and records the validation
-accuracy and loss (mean and standard deviation over seeds) in the results registry. The test
-split is never touched here: only the final evaluation notebook does that.
+A notebook writes each model's layers, its `compile` (in a `build` function) and its `fit` (in a
+`fit(model, callbacks)` function) and calls `over_seeds`, which builds a fresh model for every seed
+of the active profile, fits it, measures it on the validation split and records the mean and
+spread over seeds in the results registry. `compile_and_fit` writes compile and fit for a caller
+that describes them by arguments (notebook 04's configurations). The test split is never touched
+here: only the final evaluation notebook does that.
 """
 
 from __future__ import annotations
