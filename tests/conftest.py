@@ -123,3 +123,18 @@ def backdate_records(profile: str, when: str = "2026-01-01T00:00:00+00:00") -> N
     for entry in data["records"]:
         entry["time"] = when
     registry.write(data, profile)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """nbval: every executed cell's fresh outputs must be short and clean (see output_checks)."""
+    outcome = yield
+    outputs = getattr(item, "test_outputs", None)
+    if outputs is None or outcome.excinfo is not None:
+        return
+    from output_checks import problems
+
+    found = problems(outputs, item.name)
+    if found:
+        outcome.force_exception(AssertionError("\n".join(found))) if hasattr(outcome, "force_exception") \
+            else pytest.fail("\n".join(found))
