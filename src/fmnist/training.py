@@ -418,3 +418,8 @@ def save_model(model, name: str | None = None, include_optimizer: bool = True):
         model.save(tmp)
     print(f"Saved {target.relative_to(paths.repo_root()) if target.is_relative_to(paths.repo_root()) else target}")
     return target
+
+
+def print_summary(model) -> None:
+    """`model.summary()` as plain text: the same table without the terminal colour codes it stores."""
+    model.summary(print_fn=lambda line, *args, **kwargs: print(line))
