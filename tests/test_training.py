@@ -88,21 +88,6 @@ def test_compile_and_fit_with_augmentation_records_it(tiny_split, scratch_home):
     assert registry.get("98_training_test", "tiny_aug", profile="smoke")["extra"]["augment"] == {"shift": 0.1, "flip": True}
 
 
-def test_compile_and_fit_takes_a_dataset_per_seed(tiny_split):
-    from fmnist.augment import AugmentedBatches
-
-    made = []
-
-    def batches(seed):
-        made.append(seed)
-        return AugmentedBatches(tiny_split.x_train, tiny_split.y_train, 32, seed=seed)
-
-    result = training.compile_and_fit(build_tiny, tiny_split, "tiny_batches", epochs=1, seeds=[0, 1],
-                                      train_batches=batches, record=False, checkpoint=False,
-                                      tensorboard=False, verbose=0)
-    assert made == [0, 1] and result.epochs_run == [1, 1]
-
-
 def test_save_model_without_optimizer_is_smaller_and_predicts_the_same(tiny_split, scratch_home):
     result = training.compile_and_fit(build_tiny, tiny_split, "tiny", epochs=1, seeds=[0], record=False,
                                       checkpoint=False, tensorboard=False, verbose=0, optimizer="adam")

@@ -21,7 +21,7 @@ from typing import Callable
 import keras  # fmnist.setup() has chosen the backend by the time a notebook imports this module
 import numpy as np
 
-from fmnist import paths, registry
+from fmnist import paths, progress, registry
 from fmnist.errors import FmnistError
 from fmnist.profiles import Split
 from fmnist.repro import seed_everything
@@ -161,50 +161,21 @@ def _save_finished(name: str, seed: int, model, info: dict) -> None:
 
 
 class Progress(keras.callbacks.Callback):
-    """One line that shows the running fit and is replaced, not appended to, every epoch.
+    """Shows the running epoch on a `fmnist.progress.Line`, replaced every epoch, never appended."""
 
-    In a notebook the line is an updatable display (``display_id``): only its last state is stored,
-    so a saved notebook keeps no per-epoch log. Outside a notebook it prints nothing.
-    """
-
-    def __init__(self, handle, label: str):
+    def __init__(self, line: progress.Line, label: str):
         super().__init__()
-        self.handle, self.label = handle, label
+        self.line, self.label = line, label
 
     def on_train_begin(self, logs=None):
         self.epochs = self.params.get("epochs")
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.handle is None:
-            return
         shown = ", ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items() if k in _SHOWN)
-        self.handle.update(_Plain(f"{self.label}: epoch {epoch + 1}/{self.epochs}  {shown}"))
+        self.line.update(f"{self.label}: epoch {epoch + 1}/{self.epochs}  {shown}")
 
 
 _SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy")
-
-
-class _Plain:
-    """Text shown as itself (a str would be displayed with its quotes)."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-def _display_handle():
-    """An updatable display in a notebook kernel, None elsewhere (scripts, tests)."""
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-    except ImportError:
-        return None
-    shell = get_ipython()
-    if shell is None or not hasattr(shell, "kernel"):
-        return None
-    return display(_Plain(""), display_id=True)
 
 
 def best_epoch(history: dict, monitor: str = "val_loss") -> int:
@@ -266,8 +237,8 @@ def over_seeds(name: str, build: Callable[[], object], fit: Callable[[object, li
                 _append(result, model, info)
                 continue
         timer = EpochTimer()
-        handle = _display_handle()
-        callbacks = [timer, Progress(handle, f"{name}, seed {seed}")] + standard_callbacks(
+        line = progress.Line()
+        callbacks = [timer, Progress(line, f"{name}, seed {seed}")] + standard_callbacks(
             name, seed, early_stopping=early_stopping, monitor=monitor, checkpoint=checkpoint,
             tensorboard=tensorboard, reduce_lr=reduce_lr)
         start = time.perf_counter()
@@ -280,12 +251,9 @@ def over_seeds(name: str, build: Callable[[], object], fit: Callable[[object, li
                 "epochs_run": len(logs.get("loss", [])), "seconds": seconds,
                 "seconds_per_epoch": statistics.fmean(later) if later else 0.0}
         _append(result, model, info)
-        line = (f"{name}, seed {seed}: {info['epochs_run']} epochs (best {best_epoch(logs, monitor)}), "
+        summary = (f"{name}, seed {seed}: {info['epochs_run']} epochs (best {best_epoch(logs, monitor)}), "
                 f"validation accuracy {val_acc:.4f}, loss {val_loss:.4f}, {seconds:.0f} s")
-        if handle is not None:
-            handle.update(_Plain(line))  # the progress line becomes the summary: one stored line per seed
-        else:
-            print(line)
+        line.done(summary)  # the progress line becomes the summary: one stored line per seed
         if resume:
             _save_finished(name, seed, model, {
                 "fingerprint": fingerprint, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -321,7 +289,6 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
                     callbacks: Callable[[], list] | None = None, record: bool = True,
                     verbose: int = 0, train_data: tuple | None = None,
                     augment: dict | None = None,
-                    train_batches: Callable[[int], object] | None = None,
                     record_as: str = "validation", extra: dict | None = None,
                     resume: bool = False) -> FitResult:
     """`over_seeds` with the compile and fit written for you (kept for notebook 04's configurations).
@@ -329,7 +296,7 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
     New notebook code should write its compile and fit and call `over_seeds`. `build` returns an
     uncompiled model; `optimizer` is a name or a function returning a new optimizer; `epochs` may be
     capped by the profile; `train_data` replaces the split's training arrays; `augment` holds the
-    arguments of `fmnist.augment.augment_batch`; `train_batches` returns a ``PyDataset`` per seed.
+    arguments of `fmnist.augment.augment_batch`.
     """
     epochs = current().profile.epochs(epochs)
     x_train, y_train = train_data if train_data is not None else (split.x_train, split.y_train)
@@ -345,9 +312,7 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
 
     def fitted(model, standard):
         seed = state["seed"]
-        if train_batches is not None:
-            inputs = {"x": train_batches(seed)}
-        elif augment:
+        if augment:
             from fmnist.augment import AugmentedBatches
 
             inputs = {"x": AugmentedBatches(x_train, y_train, batch_size, seed=seed, **augment)}
@@ -357,7 +322,7 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
                          callbacks=standard + (callbacks() if callbacks else []), verbose=verbose)
 
     settings = {"epochs": epochs, "batch_size": batch_size, "loss": _serialized(loss), "augment": augment}
-    resumable = resume and train_batches is None and callbacks is None  # those two cannot be fingerprinted
+    resumable = resume and callbacks is None  # extra callbacks cannot be fingerprinted
     return over_seeds(name, compiled, fitted, split, seeds=seed_list, early_stopping=early_stopping,
                       monitor=monitor, reduce_lr=reduce_lr, checkpoint=checkpoint, tensorboard=tensorboard,
                       record=record, record_as=record_as, resume=resumable, settings=settings,
