@@ -67,3 +67,23 @@ def test_the_checks_can_fail():
     for expected in ("42 lines", "ANSI", "absolute path", "outside the repository", "0.9012 is quoted"):
         assert expected in found
     assert "0.9375 is quoted" not in found
+
+
+def test_nbval_fails_a_cell_whose_fresh_output_breaks_the_rules(tmp_path):
+    """The conftest wrapper around nbval's cells: a clean cell passes, a noisy one fails."""
+    import os
+    import subprocess
+    import sys
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('print("fine")'),
+                nbformat.v4.new_code_cell('print("\\x1b[31mred\\x1b[0m")'),
+                nbformat.v4.new_code_cell('print("\\n".join(map(str, range(41))))')]
+    path = tmp_path / "probe.ipynb"
+    nbformat.write(nb, path)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO / "src")])}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "conftest", "-o", "addopts=", "--nbval-lax",
+                          "--nbval-current-env", "-p", "no:cacheprovider", "-q", str(path)],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert "1 passed" in run.stdout and "2 failed" in run.stdout, run.stdout[-2000:]
+    assert "ANSI escape codes" in run.stdout and "41 lines" in run.stdout
