@@ -15,7 +15,7 @@ ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])(?:/(?:home|work|usr|tmp|root|Users|opt
                            r"|[A-Za-z]:\\\\?\w+|\S*site-packages\S*)")
 # Files and folders that exist only beside the repository, never in a reader's clone.
 OUTSIDE = re.compile(r"seeds/\d{3}|docs/REFERENCES\.md|docs/BACKENDS\.md|shared/pretrained|\.\./shared"
-                     r"|the source documents?", re.IGNORECASE)
+                     r"|[Tt]he source documents?")  # case matters: docs/references.md is in the repository
 MARKDOWN_NUMBER = re.compile(r"(?<![\w.])0\.\d{2,}(?![\d])")
 
 
