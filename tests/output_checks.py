@@ -49,7 +49,8 @@ def problems(outputs, where: str) -> list[str]:
         if ANSI.search(everything):
             found.append(f"{where}: ANSI escape codes")
         if match := ABSOLUTE_PATH.search(everything):
-            found.append(f"{where}: an absolute path ({match.group(0)[:80]})")
+            line = everything[everything.rfind("\n", 0, match.start()) + 1:].split("\n", 1)[0]
+            found.append(f"{where}: an absolute path ({match.group(0)[:80]}) in: {line[:200]}")
         if match := OUTSIDE.search(everything):
             found.append(f"{where}: a reference outside the repository ({match.group(0)})")
     return found

@@ -53,10 +53,12 @@ def style(df: pd.DataFrame, *, formats: dict | None = None, best: str | None = N
                                     {"selector": "td", "props": "text-align: right; padding: 2px 8px"}])
 
 
-def show(df: pd.DataFrame, **options):
-    """Display `df` as a formatted HTML table (see `style` for the options); return the Styler."""
+def show(df: pd.DataFrame, **options) -> None:
+    """Display `df` as a formatted HTML table (see `style` for the options).
+
+    It returns nothing, so a cell ending with it shows the table once (a trailing ``;`` does not
+    hide a return value when nbval executes the cell).
+    """
     from IPython.display import display
 
-    styler = style(df, **options)
-    display(styler)
-    return styler
+    display(style(df, **options))
