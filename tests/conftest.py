@@ -16,12 +16,32 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def pytest_collection_modifyitems(items):
-    """nbval: leave stderr and HTML out of output comparison (they vary with library versions)."""
+    """nbval: leave stderr and HTML out of output comparison (they vary with library versions),
+    and check every executed cell's fresh outputs as committed ones are (tests/output_checks.py)."""
     for item in items:
         parent = getattr(item, "parent", None)
         if parent is not None and hasattr(parent, "skip_compare"):
             if "stderr" not in parent.skip_compare:
                 parent.skip_compare = tuple(parent.skip_compare) + ("stderr", "text/html")
+            if hasattr(item, "test_outputs"):
+                item.runtest = _checking_outputs(item)
+
+
+def _checking_outputs(item):
+    """nbval's runtest for one cell, then the checks of tests/output_checks.py on what it printed.
+
+    (A hook here would not reach notebooks/: pytest gives a conftest's per-item hooks only to the
+    items under its folder, so the check wraps the cell's runtest at collection instead.)"""
+    original = item.runtest
+
+    def runtest():
+        original()
+        from output_checks import problems
+
+        found = problems(item.test_outputs or [], item.name)
+        if found:
+            raise AssertionError("fresh output breaks the rules for stored outputs:\n" + "\n".join(found))
+    return runtest
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -123,3 +143,4 @@ def backdate_records(profile: str, when: str = "2026-01-01T00:00:00+00:00") -> N
     for entry in data["records"]:
         entry["time"] = when
     registry.write(data, profile)
+

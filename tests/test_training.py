@@ -88,21 +88,6 @@ def test_compile_and_fit_with_augmentation_records_it(tiny_split, scratch_home):
     assert registry.get("98_training_test", "tiny_aug", profile="smoke")["extra"]["augment"] == {"shift": 0.1, "flip": True}
 
 
-def test_compile_and_fit_takes_a_dataset_per_seed(tiny_split):
-    from fmnist.augment import AugmentedBatches
-
-    made = []
-
-    def batches(seed):
-        made.append(seed)
-        return AugmentedBatches(tiny_split.x_train, tiny_split.y_train, 32, seed=seed)
-
-    result = training.compile_and_fit(build_tiny, tiny_split, "tiny_batches", epochs=1, seeds=[0, 1],
-                                      train_batches=batches, record=False, checkpoint=False,
-                                      tensorboard=False, verbose=0)
-    assert made == [0, 1] and result.epochs_run == [1, 1]
-
-
 def test_save_model_without_optimizer_is_smaller_and_predicts_the_same(tiny_split, scratch_home):
     result = training.compile_and_fit(build_tiny, tiny_split, "tiny", epochs=1, seeds=[0], record=False,
                                       checkpoint=False, tensorboard=False, verbose=0, optimizer="adam")
@@ -152,3 +137,38 @@ def test_without_resume_nothing_is_kept_or_reused(tiny_split, scratch_home, caps
     assert "reused" not in capsys.readouterr().out
     folder = scratch_home / "models" / "smoke" / "checkpoints" / "98_training_test"
     assert not list(folder.glob("*.finished.*"))
+
+
+def build_tiny_compiled():
+    model = build_tiny()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_over_seeds_runs_the_notebooks_own_fit_and_records_it(tiny_split, scratch_home, capsys):
+    seen = []
+
+    def fit(model, callbacks):
+        seen.append([type(c).__name__ for c in callbacks])
+        return model.fit(tiny_split.x_train, tiny_split.y_train, validation_data=(tiny_split.x_val, tiny_split.y_val),
+                         epochs=2, batch_size=32, callbacks=callbacks, verbose=0)
+
+    result = training.over_seeds("tiny_view", build_tiny_compiled, fit, tiny_split, seeds=[0, 1],
+                                 early_stopping=1, checkpoint=False, tensorboard=False)
+    assert len(seen) == 2 and "EarlyStopping" in seen[0] and "Progress" in seen[0]
+    assert result.epochs_run[0] <= 2 and len(result.models) == 2
+    out = capsys.readouterr().out
+    assert "tiny_view, seed 0:" in out and "best" in out and "Epoch 1/" not in out
+    assert len(out.splitlines()) == 3  # one line per seed and the summary
+    assert registry.get("98_training_test", "tiny_view")["seeds"] == [0, 1]
+
+
+def test_over_seeds_refuses_an_uncompiled_model(tiny_split):
+    with pytest.raises(training.FmnistError, match="not compiled"):
+        training.over_seeds("x", build_tiny, lambda m, c: None, tiny_split, seeds=[0], record=False)
+
+
+def test_best_epoch_follows_the_monitored_direction():
+    history = {"val_loss": [0.5, 0.3, 0.4], "val_accuracy": [0.1, 0.2, 0.9]}
+    assert training.best_epoch(history, "val_loss") == 2
+    assert training.best_epoch(history, "val_accuracy") == 3

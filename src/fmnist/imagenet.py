@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 import keras  # the session has chosen the backend before notebooks import this module
 import numpy as np
 
-from fmnist import paths
+from fmnist import paths, progress
 from fmnist.errors import FmnistError
 
 MIN_SIZE = 32  # the smallest input keras.applications accepts for VGG16 and MobileNetV2
@@ -197,9 +197,8 @@ def extract_features(base, images, model_name: str, size: int, weights_sha256: s
         return cached
 
     n_batches = -(-n // batch_size)
-    report_every = -(-n_batches // 10)  # at most about ten progress lines, whatever the size
-    print(f"Computing {model_name} features of {n:,} {split_name} images at {size}x{size} "
-          f"({n_batches} batches of up to {batch_size})")
+    line = progress.Line()  # replaced as batches finish, then by the result: one stored line
+    label = f"{model_name} features of {n:,} {split_name} images at {size}x{size}"
     start = time.perf_counter()
     features, done = None, 0
     for index, batch in enumerate(to_rgb_batches(images, size, preprocess, batch_size)):
@@ -210,48 +209,13 @@ def extract_features(base, images, model_name: str, size: int, weights_sha256: s
             features = np.empty((n, *out.shape[1:]), dtype=np.float32)
         features[done:done + len(out)] = out
         done += len(out)
-        if (index + 1) % report_every == 0 or index + 1 == n_batches:
-            print(f"  {done:,}/{n:,} images, {time.perf_counter() - start:.0f} s")
+        line.update(f"{label}: {done:,}/{n:,} images, {time.perf_counter() - start:.0f} s")
     with paths.atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:  # a handle, so np.save cannot append a second ".npy"
             np.save(handle, features, allow_pickle=False)
-    print(f"Features {features.shape} computed in {time.perf_counter() - start:.0f} s and cached: {_shown(path)}")
+    line.done(f"{label}: {features.shape[1:]} computed in {time.perf_counter() - start:.0f} s "
+              f"({n_batches} batches), cached as {_shown(path)}")
     return np.load(path, mmap_mode="r", allow_pickle=False)  # frees the in-memory copy, as for a cached load
-
-
-class ImagenetBatches(keras.utils.PyDataset):
-    """Batches of Fashion-MNIST images prepared for an ImageNet model on the fly, for ``model.fit``.
-
-    Fine-tuning needs the images themselves, not cached features, and 50,000 images at 96x96x3
-    in float32 take 5.5 GB: so each batch is resized and preprocessed when it is asked for.
-    Training batches are reshuffled every epoch from a seeded generator; `shuffle=False` keeps
-    the order, for validation.
-    """
-
-    def __init__(self, images, labels, size: int, preprocess: Callable, batch_size: int = 128,
-                 seed: int = 0, shuffle: bool = True):
-        super().__init__()
-        self.size = _check_size(size)
-        self.images = _check_images(images)
-        self.labels = np.asarray(labels)
-        if len(self.labels) != len(self.images):
-            raise ImagenetError(f"{len(self.images)} images but {len(self.labels)} labels: pass matching arrays.")
-        self.scale = 1.0 if np.issubdtype(self.images.dtype, np.integer) else 255.0
-        self.preprocess, self.batch_size, self.shuffle = preprocess, int(batch_size), shuffle
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(self.images)) if shuffle else np.arange(len(self.images))
-
-    def __len__(self) -> int:
-        return -(-len(self.images) // self.batch_size)
-
-    def __getitem__(self, index: int):
-        chosen = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        batch = next(_batches(self.images[chosen], self.size, self.preprocess, len(chosen), self.scale))
-        return batch, self.labels[chosen]
-
-    def on_epoch_end(self):
-        if self.shuffle:
-            self.order = self.rng.permutation(len(self.images))
 
 
 def split_base(base, layer_name: str):
@@ -275,3 +239,35 @@ def split_base(base, layer_name: str):
             f"connection crosses the cut). Cut at a layer every path goes through, such as a block's final Add."
         ) from None
     return bottom, top
+
+
+_announced: set = set()
+
+
+def imagenet_base(model: str, input_shape: tuple[int, int, int], alpha: float = 1.0):
+    """`fmnist.weights.imagenet_base`, saying which weights it used once per file, without machine paths.
+
+    A notebook builds the same base once per input size and once per fine-tuning seed; the weights
+    line is the same each time, so it is printed the first time only, with the file named by its
+    folder setting (``$FMNIST_WEIGHTS_DIR/<file>``) rather than by where that folder is on this machine.
+    """
+    import contextlib
+    import io
+    import os
+
+    from fmnist import weights
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        base, used = weights.imagenet_base(model, input_shape, alpha)
+    if used.argument not in _announced:
+        _announced.add(used.argument)
+        where = used.argument
+        folder = os.environ.get("FMNIST_WEIGHTS_DIR")
+        if folder and where.startswith(str(Path(folder).expanduser())):
+            where = f"$FMNIST_WEIGHTS_DIR/{Path(where).name}"
+        elif where != "imagenet":
+            where = _shown(Path(where)) if Path(where).is_relative_to(paths.repo_root()) else f"Keras cache/{Path(where).name}"
+        digest = f" (sha256 {used.sha256[:16]}…)" if used.sha256 else ""
+        label = model if model == "vgg16" else f"{model} (alpha {alpha})"
+        print(f"{label} ImageNet weights: {where if where != 'imagenet' else 'downloaded by Keras'}{digest}")
+    return base, used

@@ -1,9 +1,11 @@
-"""The one training path of the series: compile, fit over seeds, record.
+"""What is the same around every fit of the series: seeds, callbacks, timing, resume, recording.
 
-`compile_and_fit` builds a fresh model for every seed of the active profile, fits it on the
-profile's training split with validation on the validation split, and records the validation
-accuracy and loss (mean and standard deviation over seeds) in the results registry. The test
-split is never touched here: only the final evaluation notebook does that.
+A notebook writes each model's layers, its `compile` (in a `build` function) and its `fit` (in a
+`fit(model, callbacks)` function) and calls `over_seeds`, which builds a fresh model for every seed
+of the active profile, fits it, measures it on the validation split and records the mean and
+spread over seeds in the results registry. `compile_and_fit` writes compile and fit for a caller
+that describes them by arguments (notebook 04's configurations). The test split is never touched
+here: only the final evaluation notebook does that.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Callable
 import keras  # fmnist.setup() has chosen the backend by the time a notebook imports this module
 import numpy as np
 
-from fmnist import paths, registry
+from fmnist import paths, progress, registry
+from fmnist.errors import FmnistError
 from fmnist.profiles import Split
 from fmnist.repro import seed_everything
 from fmnist.session import current
@@ -157,111 +160,176 @@ def _save_finished(name: str, seed: int, model, info: dict) -> None:
     paths.write_text_atomic(info_path, json.dumps(info, indent=1) + "\n")
 
 
+class Progress(keras.callbacks.Callback):
+    """Shows the running epoch on a `fmnist.progress.Line`, replaced every epoch, never appended."""
+
+    def __init__(self, line: progress.Line, label: str):
+        super().__init__()
+        self.line, self.label = line, label
+
+    def on_train_begin(self, logs=None):
+        self.epochs = self.params.get("epochs")
+
+    def on_epoch_end(self, epoch, logs=None):
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items() if k in _SHOWN)
+        self.line.update(f"{self.label}: epoch {epoch + 1}/{self.epochs}  {shown}")
+
+
+_SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def best_epoch(history: dict, monitor: str = "val_loss") -> int:
+    """The 1-based epoch with the best `monitor` value (lowest loss, highest accuracy)."""
+    values = history.get(monitor) or history.get("loss") or [0.0]
+    pick = np.nanargmin if "loss" in monitor else np.nanargmax
+    return int(pick(values)) + 1
+
+
+def _fit_source(fit) -> str:
+    """The code of a notebook's `fit` function, so that a changed fit is not mistaken for a finished one."""
+    import inspect
+
+    try:
+        return inspect.getsource(fit)
+    except (OSError, TypeError):
+        return getattr(fit, "__qualname__", repr(fit))
+
+
+def over_seeds(name: str, build: Callable[[], object], fit: Callable[[object, list], object], split: Split, *,
+               seeds: list[int] | None = None, early_stopping: int | None = None, monitor: str = "val_loss",
+               reduce_lr: int | None = None, checkpoint: bool = True, tensorboard: bool = True,
+               record: bool = True, record_as: str = "validation", extra: dict | None = None,
+               resume: bool = False, settings: dict | None = None, data: tuple = ()) -> FitResult:
+    """Train `name` once per seed: ``model = build()`` (compiled), ``fit(model, callbacks)``.
+
+    The notebook writes the model, its ``compile`` (in `build`) and its ``fit`` (in `fit`, which
+    passes the callbacks it is given on to ``model.fit``); this function adds only what is the same
+    for every stage: seeding before each build, the standard callbacks (early stopping with the best
+    weights restored, checkpoint, TensorBoard, optional learning-rate reduction), timing, the
+    validation measurement on `split`, one summary line per seed instead of per-epoch logs, and the
+    record in the results registry (mean and spread over seeds). The test split is never touched.
+
+    `resume=True` keeps every finished seed beside the checkpoints and reuses it when the same fit
+    runs again: same architecture, initial weights, optimizer, `fit`'s code, `settings` (anything
+    else the fit depends on, e.g. epochs read from a variable) and data (`split` plus `data`).
+    """
+    session = current()
+    profile = session.profile
+    seeds = profile.seeds if seeds is None else list(seeds)
+    result = FitResult(name=name, seeds=seeds)
+    described = {"name": name, "fit": _fit_source(fit), "early_stopping": early_stopping, "monitor": monitor,
+                 "reduce_lr": reduce_lr, **(settings or {})}
+    for seed in seeds:
+        seed_everything(seed)
+        model = build()
+        if getattr(model, "optimizer", None) is None:
+            raise FmnistError(f"{name}: build() returned a model that is not compiled; "
+                              "call model.compile(...) inside build().")
+        fingerprint = None
+        if resume:
+            fingerprint = fit_fingerprint(model, model.optimizer, {**described, "seed": seed, "loss": str(model.loss)},
+                                          (split.x_train, split.y_train, split.x_val, split.y_val, *data))
+            finished = _load_finished(name, seed, fingerprint)
+            if finished is not None:
+                model, info = finished
+                print(f"{name}, seed {seed}: reused the fit finished {info['finished']} (delete "
+                      f"{_finished_paths(name, seed)[1].name} to train again)")
+                _append(result, model, info)
+                continue
+        timer = EpochTimer()
+        line = progress.Line()
+        callbacks = [timer, Progress(line, f"{name}, seed {seed}")] + standard_callbacks(
+            name, seed, early_stopping=early_stopping, monitor=monitor, checkpoint=checkpoint,
+            tensorboard=tensorboard, reduce_lr=reduce_lr)
+        start = time.perf_counter()
+        history = fit(model, callbacks)
+        seconds = time.perf_counter() - start
+        val_loss, val_acc = model.evaluate(split.x_val, split.y_val, batch_size=1024, verbose=0)
+        logs = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+        later = timer.times[1:] or timer.times  # the first epoch includes compilation
+        info = {"history": logs, "val_accuracy": float(val_acc), "val_loss": float(val_loss),
+                "epochs_run": len(logs.get("loss", [])), "seconds": seconds,
+                "seconds_per_epoch": statistics.fmean(later) if later else 0.0}
+        _append(result, model, info)
+        summary = (f"{name}, seed {seed}: {info['epochs_run']} epochs (best {best_epoch(logs, monitor)}), "
+                f"validation accuracy {val_acc:.4f}, loss {val_loss:.4f}, {seconds:.0f} s")
+        line.done(summary)  # the progress line becomes the summary: one stored line per seed
+        if resume:
+            _save_finished(name, seed, model, {
+                "fingerprint": fingerprint, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                **info})
+    if record:
+        optimizer = getattr(result.models[0], "optimizer", None)
+        registry.record(session.stage, name, record_as, result.val_accuracy, result.val_loss,
+                        seeds=seeds, params=result.params, epochs=result.epochs_run,
+                        train_seconds=round(statistics.fmean(result.seconds), 1), profile=profile.name,
+                        extra={"seconds_per_epoch": round(statistics.fmean(result.seconds_per_epoch), 2),
+                               "optimizer": type(optimizer).__name__.lower() if optimizer is not None else None,
+                               "training_images": len(split.y_train), **(extra or {})})
+    print(result.summary())
+    return result
+
+
+def _append(result: FitResult, model, info: dict) -> None:
+    result.histories.append(info["history"])
+    result.models.append(model)
+    result.val_accuracy.append(info["val_accuracy"])
+    result.val_loss.append(info["val_loss"])
+    result.epochs_run.append(info["epochs_run"])
+    result.seconds.append(info["seconds"])
+    result.seconds_per_epoch.append(info["seconds_per_epoch"])
+    result.params = model.count_params()
+
+
 def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epochs: int,
                     batch_size: int = 128, optimizer: str | Callable[[], object] = "rmsprop",
                     loss="sparse_categorical_crossentropy", seeds: list[int] | None = None,
                     early_stopping: int | None = None, monitor: str = "val_loss",
                     reduce_lr: int | None = None, checkpoint: bool = True, tensorboard: bool = True,
                     callbacks: Callable[[], list] | None = None, record: bool = True,
-                    verbose: int = 2, train_data: tuple | None = None,
+                    verbose: int = 0, train_data: tuple | None = None,
                     augment: dict | None = None,
-                    train_batches: Callable[[int], object] | None = None,
                     record_as: str = "validation", extra: dict | None = None,
                     resume: bool = False) -> FitResult:
-    """Fit a fresh model per seed of the active profile and record validation accuracy and loss.
+    """`over_seeds` with the compile and fit written for you (kept for notebook 04's configurations).
 
-    `build` returns a new, uncompiled model; `optimizer` is a name or a function returning a
-    new optimizer (an optimizer instance cannot be shared between models). `epochs` is what
-    the stage wants; the profile may cap it. `early_stopping` is a patience in epochs, with the
-    best weights restored. `callbacks` returns extra callbacks for each seed. `train_data`
-    replaces the profile's training split (for example, resized data). `augment` holds the
-    arguments of `fmnist.augment.augment_batch` (e.g. ``{"shift": 0.1, "flip": True}``): the
-    training images are then transformed anew every epoch, seeded per seed. `train_batches`
-    returns, for a seed, a ``keras.utils.PyDataset`` of training batches (for example
-    `fmnist.imagenet.ImagenetBatches`), used instead of the split's arrays. `record_as` names
-    the registry split of the record (``"screen"`` for notebook 04's screening runs) and `extra`
-    is added to it. `loss` is a name or a ``keras.losses.Loss``.
-
-    `resume=True` keeps every finished seed (model and measurements) beside the checkpoints and,
-    when the same fit runs again (same architecture, initial weights, optimizer, settings and
-    data), reuses it instead of training: a notebook that dies after an hour (out of memory, a
-    closed laptop) picks up at the first unfinished seed. It says so for each reused seed.
+    New notebook code should write its compile and fit and call `over_seeds`. `build` returns an
+    uncompiled model; `optimizer` is a name or a function returning a new optimizer; `epochs` may be
+    capped by the profile; `train_data` replaces the split's training arrays; `augment` holds the
+    arguments of `fmnist.augment.augment_batch`.
     """
-    session = current()
-    profile = session.profile
-    seeds = profile.seeds if seeds is None else list(seeds)
-    epochs = profile.epochs(epochs)
+    epochs = current().profile.epochs(epochs)
     x_train, y_train = train_data if train_data is not None else (split.x_train, split.y_train)
-    result = FitResult(name=name, seeds=seeds)
-    settings = {"name": name, "epochs": epochs, "batch_size": batch_size, "loss": _serialized(loss),
-                "early_stopping": early_stopping, "monitor": monitor, "reduce_lr": reduce_lr, "augment": augment}
-    resumable = resume and train_batches is None and callbacks is None  # those two cannot be fingerprinted
-    for seed in seeds:
-        seed_everything(seed)
+    state = {"seed": None}
+    seed_list = current().profile.seeds if seeds is None else list(seeds)
+    seed_iter = iter(seed_list)
+
+    def compiled():
+        state["seed"] = next(seed_iter)
         model = build()
-        seed_optimizer = optimizer() if callable(optimizer) else optimizer
-        if resumable:
-            fingerprint = fit_fingerprint(model, seed_optimizer, {**settings, "seed": seed},
-                                          (x_train, y_train, split.x_val, split.y_val))
-            finished = _load_finished(name, seed, fingerprint)
-            if finished is not None:
-                model, info = finished
-                print(f"--- {name}, seed {seed}: reused the fit finished {info['finished']} (same model, "
-                      f"weights, data and settings; delete {_finished_paths(name, seed)[1].name} to train again)")
-                result.histories.append(info["history"])
-                result.models.append(model)
-                result.val_accuracy.append(info["val_accuracy"])
-                result.val_loss.append(info["val_loss"])
-                result.epochs_run.append(info["epochs_run"])
-                result.seconds.append(info["seconds"])
-                result.seconds_per_epoch.append(info["seconds_per_epoch"])
-                result.params = model.count_params()
-                continue
-        model.compile(optimizer=seed_optimizer, loss=loss, metrics=["accuracy"])
-        timer = EpochTimer()
-        fit_callbacks = [timer] + standard_callbacks(
-            name, seed, early_stopping=early_stopping, monitor=monitor, checkpoint=checkpoint,
-            tensorboard=tensorboard, reduce_lr=reduce_lr) + (callbacks() if callbacks else [])
-        print(f"--- {name}, seed {seed} ({profile.name} profile, {len(y_train):,} training images, "
-              f"up to {epochs} epochs)")
-        start = time.perf_counter()
-        if train_batches is not None:
-            inputs = {"x": train_batches(seed)}
-        elif augment:
+        model.compile(optimizer=optimizer() if callable(optimizer) else optimizer, loss=loss, metrics=["accuracy"])
+        return model
+
+    def fitted(model, standard):
+        seed = state["seed"]
+        if augment:
             from fmnist.augment import AugmentedBatches
 
             inputs = {"x": AugmentedBatches(x_train, y_train, batch_size, seed=seed, **augment)}
         else:
             inputs = {"x": x_train, "y": y_train, "batch_size": batch_size}
-        history = model.fit(**inputs, epochs=epochs, validation_data=(split.x_val, split.y_val),
-                            callbacks=fit_callbacks, verbose=verbose)
-        result.seconds.append(time.perf_counter() - start)
-        val_loss, val_acc = model.evaluate(split.x_val, split.y_val, batch_size=1024, verbose=0)
-        result.histories.append({k: [float(v) for v in vs] for k, vs in history.history.items()})
-        result.models.append(model)
-        result.val_accuracy.append(float(val_acc))
-        result.val_loss.append(float(val_loss))
-        result.epochs_run.append(len(history.history["loss"]))
-        later = timer.times[1:] or timer.times  # the first epoch includes compilation
-        result.seconds_per_epoch.append(statistics.fmean(later))
-        result.params = model.count_params()
-        if resumable:
-            _save_finished(name, seed, model, {
-                "fingerprint": fingerprint, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "history": result.histories[-1], "val_accuracy": result.val_accuracy[-1],
-                "val_loss": result.val_loss[-1], "epochs_run": result.epochs_run[-1],
-                "seconds": result.seconds[-1], "seconds_per_epoch": result.seconds_per_epoch[-1]})
-    if record:
-        registry.record(session.stage, name, record_as, result.val_accuracy, result.val_loss,
-                        seeds=seeds, params=result.params, epochs=result.epochs_run,
-                        train_seconds=round(statistics.fmean(result.seconds), 1), profile=profile.name,
-                        extra={"seconds_per_epoch": round(statistics.fmean(result.seconds_per_epoch), 2),
-                               "batch_size": batch_size,
-                               "optimizer": optimizer if isinstance(optimizer, str) else "custom",
-                               "augment": augment or None,
-                               "training_images": len(y_train), **(extra or {})})
-    print(result.summary())
-    return result
+        return model.fit(**inputs, epochs=epochs, validation_data=(split.x_val, split.y_val),
+                         callbacks=standard + (callbacks() if callbacks else []), verbose=verbose)
+
+    settings = {"epochs": epochs, "batch_size": batch_size, "loss": _serialized(loss), "augment": augment}
+    resumable = resume and callbacks is None  # extra callbacks cannot be fingerprinted
+    return over_seeds(name, compiled, fitted, split, seeds=seed_list, early_stopping=early_stopping,
+                      monitor=monitor, reduce_lr=reduce_lr, checkpoint=checkpoint, tensorboard=tensorboard,
+                      record=record, record_as=record_as, resume=resumable, settings=settings,
+                      data=(x_train, y_train),
+                      extra={"batch_size": batch_size,
+                             "optimizer": optimizer if isinstance(optimizer, str) else "custom",
+                             "augment": augment or None, "training_images": len(y_train), **(extra or {})})
 
 
 def cross_validate(build: Callable[[], object], x: np.ndarray, y: np.ndarray, *, folds: int = 5,
@@ -315,3 +383,8 @@ def save_model(model, name: str | None = None, include_optimizer: bool = True):
         model.save(tmp)
     print(f"Saved {target.relative_to(paths.repo_root()) if target.is_relative_to(paths.repo_root()) else target}")
     return target
+
+
+def print_summary(model) -> None:
+    """`model.summary()` as plain text: the same table without the terminal colour codes it stores."""
+    model.summary(print_fn=lambda line, *args, **kwargs: print(line))

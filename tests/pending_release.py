@@ -1,0 +1,22 @@
+"""Notebooks whose committed outputs predate the current code and await the release run.
+
+Committed notebooks are executed in the full profile, which takes hours, so a change to a
+notebook's code cells clears those cells' outputs and leaves the re-execution to a later
+"release run" of the whole series. Until then the stored outputs of these notebooks may be
+stale, partly missing or noisy (per-epoch logs, ANSI codes, paths of the machine that ran them).
+
+Tests of committed outputs mark these notebooks ``xfail(strict=True)``: they are expected to
+fail now, and they fail loudly (XPASS) once the release run has produced clean outputs, which
+is the signal to take the notebook off this set. Smoke-executed outputs (nbval) get no such
+exception.
+"""
+
+PENDING_RELEASE = {
+    "00_problem_and_data",
+    "01_baseline",
+    "02_low_capacity_convnet",
+    "03_overfit",
+    "04_regularisation",
+    "05_transfer_learning",
+    "06_final_evaluation",
+}
