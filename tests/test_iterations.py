@@ -65,6 +65,22 @@ def test_make_optimizer_knows_every_optimizer(name, cls):
     assert type(optimizer).__name__ == cls
 
 
+@pytest.mark.parametrize("name", ["adam", "adamw", "rmsprop", "sgd"])
+def test_configured_weight_decay_is_applied_by_every_optimizer(name):
+    """04 printed `weight_decay 0.0001` with Adam while Adam was built without it: decay must shrink weights."""
+    optimizer = iterations.make_optimizer({"optimizer": name, "learning_rate": 0.1, "weight_decay": 0.5}, 10, 3)
+    assert optimizer.weight_decay == pytest.approx(0.5)
+    weight = keras.Variable(np.ones(3, dtype="float32"))
+    optimizer.apply_gradients([(keras.ops.zeros(3), weight)])  # no gradient: only the decay moves it
+    assert np.allclose(keras.ops.convert_to_numpy(weight), 1 - 0.1 * 0.5, atol=1e-6)
+
+
+def test_no_weight_decay_unless_configured():
+    assert not iterations.make_optimizer({"optimizer": "adam", "weight_decay": 0.0}, 10, 3).weight_decay
+    assert not iterations.make_optimizer({"optimizer": "rmsprop"}, 10, 3).weight_decay
+    assert iterations.make_optimizer({"optimizer": "adamw"}, 10, 3).weight_decay == pytest.approx(1e-4)
+
+
 def test_cosine_schedule_decays_over_all_steps():
     optimizer = iterations.make_optimizer({"optimizer": "adamw", "learning_rate": 0.01, "schedule": "cosine"}, 10, 3)
     schedule = optimizer._learning_rate

@@ -24,11 +24,11 @@ from typing import Callable
 
 import keras
 import numpy as np
-from keras import ops
 
 from fmnist import paths, registry
 from fmnist.decisions import DecisionLog, Step
 from fmnist.errors import FmnistError
+from fmnist.losses import SmoothedSparseCrossentropy, make_loss  # noqa: F401  (re-exported: older code imports them here)
 from fmnist.profiles import Split
 from fmnist.repro import seed_everything
 from fmnist.session import current
@@ -36,38 +36,6 @@ from fmnist.training import EpochTimer, FitResult, compile_and_fit
 
 AUGMENT_KEYS = ("shift", "rotation", "zoom", "flip", "erase")
 OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd")
-
-
-@keras.saving.register_keras_serializable(package="fmnist")
-class SmoothedSparseCrossentropy(keras.losses.Loss):
-    """Cross-entropy against integer labels with label smoothing.
-
-    Keras' sparse cross-entropy has no smoothing; this spreads `smoothing` of each target's
-    probability evenly over all classes, exactly like one-hot labels with
-    ``CategoricalCrossentropy(label_smoothing=...)``, without one-hot encoding the data.
-    """
-
-    def __init__(self, smoothing: float = 0.1, name: str = "smoothed_sparse_crossentropy", **kwargs):
-        super().__init__(name=name, **kwargs)
-        if not 0.0 <= smoothing < 1.0:
-            raise FmnistError(f"label smoothing must be in [0, 1), got {smoothing}")
-        self.smoothing = float(smoothing)
-
-    def call(self, y_true, y_pred):
-        classes = ops.shape(y_pred)[-1]
-        labels = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), classes)
-        target = labels * (1.0 - self.smoothing) + self.smoothing / classes
-        log_p = ops.log(ops.clip(y_pred, 1e-7, 1.0))
-        return -ops.sum(target * log_p, axis=-1)
-
-    def get_config(self):
-        return {"smoothing": self.smoothing, "name": self.name}
-
-
-def make_loss(config: dict):
-    """The loss a configuration asks for: plain sparse cross-entropy, or with label smoothing."""
-    smoothing = config.get("label_smoothing") or 0.0
-    return SmoothedSparseCrossentropy(smoothing) if smoothing else "sparse_categorical_crossentropy"
 
 
 def make_optimizer(config: dict, steps_per_epoch: int, epochs: int):
@@ -78,14 +46,18 @@ def make_optimizer(config: dict, steps_per_epoch: int, epochs: int):
         rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, steps_per_epoch * epochs), alpha=0.01)
     elif config.get("schedule"):
         raise FmnistError(f"unknown schedule {config['schedule']!r}: use None or 'cosine'")
+    # Decoupled weight decay (Keras applies `weight_decay` to every optimizer the same way): a
+    # configured decay is trained with whatever optimizer the configuration names, never dropped.
+    decay = config.get("weight_decay")
+    decay = float(decay) if decay else None
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(rate)
+        return keras.optimizers.RMSprop(rate, weight_decay=decay)
     if name == "adam":
-        return keras.optimizers.Adam(rate)
-    if name == "adamw":
-        return keras.optimizers.AdamW(rate, weight_decay=config.get("weight_decay", 1e-4))
+        return keras.optimizers.Adam(rate, weight_decay=decay)
+    if name == "adamw":  # AdamW with no weight_decay key keeps Keras' usual 1e-4 (AdamW means decay)
+        return keras.optimizers.AdamW(rate, weight_decay=float(config.get("weight_decay", 1e-4)))
     if name == "sgd":
-        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
+        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, weight_decay=decay)
     raise FmnistError(f"unknown optimizer {name!r}: use one of {', '.join(OPTIMIZERS)}")
 
 
