@@ -1,4 +1,4 @@
-"""fmnist.decisions: a change is kept only when it beats the best by more than the spread over seeds."""
+"""fmnist.decisions: the paired rule, with a floor at the binomial standard error, behind every verdict."""
 
 from __future__ import annotations
 
@@ -8,39 +8,81 @@ matplotlib.use("Agg")
 import pytest  # noqa: E402
 
 import fmnist  # noqa: E402
-from fmnist.decisions import DecisionLog, beats  # noqa: E402
+from fmnist.decisions import DecisionLog, beats, compare  # noqa: E402
 from fmnist.errors import FmnistError  # noqa: E402
 from fmnist.registry import summarise  # noqa: E402
 
 
-def rec(model, values, params=1000):
-    return {"model": model, "params": params, "accuracy": summarise(values)}
+def rec(model, values, params=1000, images=5000, seeds=None):
+    seeds = list(range(len(values))) if seeds is None else seeds
+    return {"model": model, "params": params, "accuracy": summarise(values), "seeds": seeds,
+            "extra": {"validation_images": images}}
 
 
-def test_improvement_within_the_spread_is_rolled_back():
-    kept, diff, margin = beats(rec("b", [0.905, 0.915]), rec("a", [0.90, 0.91]))
-    assert not kept and diff == pytest.approx(0.005) and margin == pytest.approx(0.00707, rel=1e-3)
+def test_a_gain_below_the_binomial_standard_error_is_refused_even_when_both_seeds_agree_exactly():
+    """Iteration 13 of an old run: both seeds +0.0043 exactly (SD 0), 5,000 images: SE ~0.0046."""
+    best = rec("best", [0.8785, 0.8785])
+    candidate = rec("tuned", [0.8828, 0.8828])
+    verdict = compare(candidate, best)
+    assert verdict.paired_se == 0.0
+    assert verdict.difference == pytest.approx(0.0043)
+    assert verdict.binomial_se == pytest.approx((0.8785 * 0.1215 / 5000) ** 0.5)
+    assert verdict.margin == verdict.binomial_se > verdict.difference
+    assert not verdict.kept
+    assert "not clearly better" in verdict.sentence() and "5,000 validation images" in verdict.sentence()
 
 
-def test_improvement_beyond_the_spread_is_kept():
-    kept, diff, _ = beats(rec("b", [0.93, 0.931]), rec("a", [0.90, 0.901]))
-    assert kept and diff == pytest.approx(0.03)
+def test_a_gain_beyond_both_noise_terms_is_kept():
+    kept, diff, margin = beats(rec("b", [0.93, 0.931]), rec("a", [0.90, 0.901]))
+    assert kept and diff == pytest.approx(0.03) and margin == pytest.approx((0.9005 * 0.0995 / 5000) ** 0.5)
 
 
-def test_single_seeds_keep_any_improvement_and_ties_are_rolled_back():
-    assert beats(rec("b", [0.91]), rec("a", [0.90]))[0]
+def test_the_difference_is_paired_seed_by_seed():
+    """Seeds that move together: a consistent gain with a large spread between seeds is still paired."""
+    best = rec("a", [0.88, 0.92, 0.90], images=100_000)
+    candidate = rec("b", [0.886, 0.926, 0.906], images=100_000)
+    verdict = compare(candidate, best)
+    assert verdict.paired_se == pytest.approx(0.0, abs=1e-12) and verdict.kept
+    noisy = compare(rec("c", [0.92, 0.88, 0.918], images=100_000), best)  # same mean gain, no pairing
+    assert noisy.paired_se > 0.01 and not noisy.kept
+
+
+def test_the_margin_is_never_zero():
+    kept, diff, margin = beats(rec("b", [0.9001]), rec("a", [0.90]))
+    assert margin > 0.001 and not kept
     assert not beats(rec("b", [0.90]), rec("a", [0.90]))[0]
+
+
+def test_different_seeds_or_images_are_refused():
+    with pytest.raises(FmnistError, match="same seeds"):
+        compare(rec("b", [0.9, 0.9], seeds=[2, 3]), rec("a", [0.9, 0.9]))
+    with pytest.raises(FmnistError, match="different numbers of validation images"):
+        compare(rec("b", [0.9, 0.9], images=2500), rec("a", [0.9, 0.9]))
+    with pytest.raises(FmnistError, match="different numbers of validation images"):
+        compare(rec("b", [0.9, 0.9]), rec("a", [0.9, 0.9]), images=10_000)
+    unrecorded = {"model": "x", "accuracy": summarise([0.9, 0.9]), "seeds": [0, 1]}
+    with pytest.raises(FmnistError, match="pass images=len"):
+        compare(unrecorded, dict(unrecorded, model="y"))
+    assert compare(unrecorded, dict(unrecorded, model="y"), images=10_000).images == 10_000
+    with pytest.raises(FmnistError, match="which seed gave which"):
+        compare({"model": "x", "accuracy": summarise([0.9]), "seeds": None}, rec("a", [0.9]))
+    fingerprinted = rec("b", [0.9, 0.9])
+    fingerprinted["extra"]["data_sha256"] = "1"
+    other = rec("a", [0.9, 0.9])
+    other["extra"]["data_sha256"] = "2"
+    with pytest.raises(FmnistError, match="different images"):
+        compare(fingerprinted, other)
 
 
 def test_log_follows_the_best_and_prints_each_verdict(capsys, scratch_home, monkeypatch):
     log = DecisionLog(rec("start", [0.90, 0.902, 0.901]))
     log.consider("dropout", rec("dropout", [0.92, 0.921, 0.919]))
-    log.consider("tiny tweak", rec("tweak", [0.921, 0.92, 0.922]))  # within the spread of the new best
+    log.consider("tiny tweak", rec("tweak", [0.921, 0.92, 0.922]))  # within the noise of the new best
     log.consider("worse", rec("worse", [0.85, 0.86, 0.855]))
     assert [s.kept for s in log.steps] == [True, False, False]
     assert log.best["model"] == "dropout"
     out = capsys.readouterr().out
-    assert " 1. dropout: 0.9200 ± 0.0010 (+0.0190 vs best, margin 0.0010) -> kept" in out
+    assert " 1. dropout: 0.9200 ± 0.0010 (+0.0190 vs best, paired over seeds; margin 0.0042) -> kept" in out
     assert "3. worse" in out and "rolled back" in out
     table = log.frame()
     assert list(table["decision"]) == ["kept", "rolled back", "rolled back"]
@@ -61,7 +103,7 @@ def test_a_new_protocol_rebases_the_best_without_judging(capsys):
     step = log.rebase("fewer epochs", rec("start_short", [0.88, 0.881]), "epochs=10")
     assert step.kind == "budget" and log.best["model"] == "start_short"
     assert "the new reference" in capsys.readouterr().out
-    later = log.consider("dropout", rec("dropout", [0.89, 0.891]))
+    later = log.consider("dropout", rec("dropout", [0.89, 0.891]))  # +0.01 vs the re-measured 0.8805
     assert later.kept  # judged against the re-measured best, not the longer run
     assert list(log.frame()["decision"]) == ["new reference", "kept"]
     with pytest.raises(FmnistError, match="not a registry record"):

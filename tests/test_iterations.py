@@ -65,6 +65,22 @@ def test_make_optimizer_knows_every_optimizer(name, cls):
     assert type(optimizer).__name__ == cls
 
 
+@pytest.mark.parametrize("name", ["adam", "adamw", "rmsprop", "sgd"])
+def test_configured_weight_decay_is_applied_by_every_optimizer(name):
+    """04 printed `weight_decay 0.0001` with Adam while Adam was built without it: decay must shrink weights."""
+    optimizer = iterations.make_optimizer({"optimizer": name, "learning_rate": 0.1, "weight_decay": 0.5}, 10, 3)
+    assert optimizer.weight_decay == pytest.approx(0.5)
+    weight = keras.Variable(np.ones(3, dtype="float32"))
+    optimizer.apply_gradients([(keras.ops.zeros(3), weight)])  # no gradient: only the decay moves it
+    assert np.allclose(keras.ops.convert_to_numpy(weight), 1 - 0.1 * 0.5, atol=1e-6)
+
+
+def test_no_weight_decay_unless_configured():
+    assert not iterations.make_optimizer({"optimizer": "adam", "weight_decay": 0.0}, 10, 3).weight_decay
+    assert not iterations.make_optimizer({"optimizer": "rmsprop"}, 10, 3).weight_decay
+    assert iterations.make_optimizer({"optimizer": "adamw"}, 10, 3).weight_decay == pytest.approx(1e-4)
+
+
 def test_cosine_schedule_decays_over_all_steps():
     optimizer = iterations.make_optimizer({"optimizer": "adamw", "learning_rate": 0.01, "schedule": "cosine"}, 10, 3)
     schedule = optimizer._learning_rate
@@ -130,9 +146,54 @@ def test_reuse_skips_only_an_identical_recorded_run(tiny_split, capsys):
     step = again.try_change("wider", "wide", units=64)
     assert "reused the run recorded at" in capsys.readouterr().out
     assert step.mean == first.log.steps[0].mean
+    assert again.reused == {"wide": registry.get("97_iterations_test", "wide", "screen")["time"]}
+    assert list(again.reuse_frame()["run"]) == ["wide"]
     other = again.try_change("wider still", "wide", units=128)  # same name, other configuration: trained
-    assert "reused" not in capsys.readouterr().out and other.parameters == "units=128"
+    out = capsys.readouterr().out
+    assert "reused the run" not in out and "not reused (changed since: config)" in out
+    assert other.parameters == "units=128"
     assert again.seconds() > 0
+
+
+def build_config_edited(config):  # the same layers, but the source differs: its runs cannot be reused
+    return keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                             keras.layers.Dense(config["units"], activation="relu", name="hidden"),
+                             keras.layers.Dense(10, activation="softmax")])
+
+
+def test_reuse_needs_the_same_build_code_data_and_a_complete_record(tiny_split, capsys):
+    first = iterations.Search(build_config, tiny_split, CONFIG, seeds=[0])
+    first.try_change("wider", "wide", units=64)
+    edited = iterations.Search(build_config_edited, tiny_split, CONFIG, seeds=[0], reuse=True)
+    capsys.readouterr()
+    edited.try_change("wider", "wide", units=64)
+    assert "not reused (changed since: build)" in capsys.readouterr().out and not edited.reused
+    # an older record without the reuse key (e.g. no validation_images) is not a match
+    data = registry.read("smoke")
+    for r in data["records"]:
+        if r["model"] == "wide":
+            r["extra"] = {"config": r["extra"]["config"], "training_images": r["extra"]["training_images"]}
+    registry.write(data, "smoke")
+    again = iterations.Search(build_config_edited, tiny_split, CONFIG, seeds=[0], reuse=True)
+    capsys.readouterr()
+    again.try_change("wider", "wide", units=64)
+    assert "predates the reuse check" in capsys.readouterr().out and not again.reused
+    fewer = screen_subset(tiny_split, len(tiny_split.y_train) - 10, len(tiny_split.y_val))
+    other_data = iterations.Search(build_config_edited, fewer, CONFIG, seeds=[0], reuse=True)
+    capsys.readouterr()
+    other_data.try_change("wider", "wide", units=64)
+    assert "not reused (changed since: data, protocol)" in capsys.readouterr().out
+
+
+def test_a_change_on_fresh_seeds_is_paired_with_the_best_on_those_seeds(tiny_split):
+    search = iterations.Search(build_config, tiny_split, {**CONFIG, "units": 1, "learning_rate": 1e-4}, seeds=[0])
+    step = search.try_change("tuned", "tuned", seeds=[7], units=64, learning_rate=1e-2)
+    reference = registry.get("97_iterations_test", "tuned_reference", "screen")
+    assert reference["seeds"] == [7] and reference["extra"]["config"]["units"] == 1
+    assert registry.get("97_iterations_test", "tuned", "screen")["seeds"] == [7]
+    assert step.kept == (step.difference > step.margin) and step.difference == pytest.approx(
+        registry.get("97_iterations_test", "tuned", "screen")["accuracy"]["mean"] - reference["accuracy"]["mean"])
+    assert search.references == ["tuned_reference"] and search.seconds() > 0
 
 
 def test_search_rejects_an_unknown_key(tiny_split):

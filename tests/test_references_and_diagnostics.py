@@ -115,7 +115,7 @@ def test_a_transfer_model_with_a_label_smoothed_inner_model_loads_in_a_fresh_int
     full model; notebook 06 and `fmnist predict` load it in processes that never imported that loss."""
     import keras
 
-    from fmnist.iterations import SmoothedSparseCrossentropy
+    from fmnist.losses import SmoothedSparseCrossentropy
 
     inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(10, activation="softmax")])
     inner.compile(optimizer="adam", loss=SmoothedSparseCrossentropy(0.1))
@@ -126,7 +126,7 @@ def test_a_transfer_model_with_a_label_smoothed_inner_model_loads_in_a_fresh_int
     outer.save(folder / "05_transfer_learning.keras")
     code = ("import sys; from fmnist import evaluation; "
             "m = evaluation.load_stage_model('05_transfer_learning', profile='smoke'); "
-            "assert 'fmnist.iterations' in sys.modules; print(m.count_params())")
+            "assert 'fmnist.losses' in sys.modules; print(m.count_params())")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "FMNIST_HOME": str(scratch_home)}, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

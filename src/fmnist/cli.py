@@ -1,7 +1,7 @@
 """The `fmnist` command: run the series, print the results registry, check the data, classify images.
 
     fmnist run [--profile P] [--only STAGE ...]
-    fmnist report [--profile P] [--format table|markdown|json] [--update-readme [PATH]]
+    fmnist report [--profile P] [--format table|markdown|json] [--update-readme [PATH]] [--provenance]
     fmnist data
     fmnist predict IMAGE [IMAGE ...] [--model PATH] [--top K] [--json]
     fmnist fork https://github.com/OWNER/NAME
@@ -37,7 +37,11 @@ def _report(args) -> int:
     from fmnist import registry
 
     data = registry.read(args.profile)
-    if args.update_readme is not None:
+    if args.provenance:
+        from fmnist.environment import provenance_text
+
+        print(provenance_text(data), end="")
+    elif args.update_readme is not None:
         from fmnist.paths import repo_root
 
         readme = args.update_readme or repo_root() / "README.md"  # the repository's, from any folder
@@ -104,6 +108,8 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--update-readme", nargs="?", const="", metavar="PATH",
                         help="write the Markdown table into the results section of PATH "
                              "(default: the repository's README.md)")
+    report.add_argument("--provenance", action="store_true",
+                        help="per record: git commit, CPU, GPU, OS, backend and library versions")
     report.set_defaults(func=_report)
 
     data = sub.add_parser("data", help="find, verify and describe the Fashion-MNIST files")

@@ -1,16 +1,118 @@
-"""Keep-or-roll-back decisions for iterative regularisation, computed from recorded results.
+"""The series' one noise rule: is a candidate better than the best, computed from recorded results.
 
-Notebook 04 changes one thing at a time. A change is kept only if it raises mean validation
-accuracy by more than the spread over seeds (the larger standard deviation of the two runs),
-so that noise cannot pass for progress. The decision is made here, from the registry's records,
-and printed; the notebook never types a verdict by hand.
+Every "better than" verdict of the series (02 against the baseline, 03 against 02, each change of
+04, 05 against 04) is `compare(candidate, best)`, and notebook 04's keep-or-roll-back log is built
+on it. The notebooks never type a verdict by hand.
+
+**The rule (paired, with a floor).** Both models must have been trained on the *same seeds* and
+validated on the *same images*; otherwise `compare` refuses. For each seed s the paired difference
+d_s = candidate_s - best_s removes what the two runs share (the initialisation and data order
+drawn from s, the same hard images). The candidate is kept when the mean difference exceeds
+
+    margin = max(SD(d) / sqrt(k),  sqrt(p (1 - p) / n))
+
+- SD(d)/sqrt(k) is the standard error of the mean paired difference over the k seeds: the seed
+  noise, measured;
+- sqrt(p(1-p)/n) is the binomial standard error of an accuracy p on the n validation images:
+  the noise of *which images* were drawn, which no number of seeds can measure because every
+  seed sees the same images. With two seeds SD(d) can be 0 (both seeds moved by exactly the same
+  amount, as iteration 13 of an earlier run of notebook 04 did); the floor keeps the margin from
+  ever being zero, so a gain of a few images out of thousands is never called progress.
+
+**Why not McNemar on pooled predictions.** It needs every seed's predictions on the validation
+images, which the registry does not keep (it keeps per-seed accuracies); the paired difference
+works from what every stage records. It is also the more conservative of the two for small gains:
+on the same images the standard error of a paired difference of accuracies is sqrt(discordant)/n,
+usually well under the binomial floor used here. This is a screening rule (about one standard
+error), not a significance test; notebook 06 tests the final models on the test set with McNemar.
 """
 
 from __future__ import annotations
 
+import math
+import statistics
 from dataclasses import dataclass, field
 
 from fmnist.errors import FmnistError
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What `compare` computed: the paired gain, the two noise terms, the margin and the verdict."""
+
+    candidate: str
+    best: str
+    seeds: tuple
+    images: int
+    candidate_mean: float
+    best_mean: float
+    difference: float  # mean paired difference over seeds
+    paired_se: float  # SD of the paired differences / sqrt(seeds)
+    binomial_se: float  # sqrt(p (1 - p) / images), p the best's mean accuracy
+    margin: float
+    kept: bool
+
+    def sentence(self) -> str:
+        """One sentence a notebook can print: what was compared, the numbers and the verdict."""
+        noise = ("the binomial standard error of the validation images" if self.binomial_se >= self.paired_se
+                 else "the standard error of the paired differences over seeds")
+        verdict = ("clearly better" if self.kept else
+                   "not clearly better (within the noise)" if self.difference > -self.margin else "worse")
+        return (f"{self.candidate} vs {self.best}: {self.candidate_mean:.4f} vs {self.best_mean:.4f}, paired gain "
+                f"{self.difference:+.4f} over seeds {list(self.seeds)} on the same {self.images:,} validation images; "
+                f"margin {self.margin:.4f} ({noise}) -> {verdict}")
+
+
+def _seed_values(record: dict) -> dict:
+    if "accuracy" not in record:
+        raise FmnistError(f"{record.get('model', record)!r}: not a registry record (no accuracy); "
+                          f"pass registry.get(...)")
+    values = record["accuracy"]["values"]
+    seeds = record.get("seeds")
+    if seeds is None or len(seeds) != len(values):
+        raise FmnistError(f"{record['model']!r}: the record does not say which seed gave which accuracy, "
+                          f"so it cannot be paired; record it with seeds=[...]")
+    return dict(zip(seeds, values))
+
+
+def _images(record: dict) -> int | None:
+    return (record.get("extra") or {}).get("validation_images")
+
+
+def compare(candidate: dict, best: dict, images: int | None = None) -> Verdict:
+    """The paired verdict on two registry records (see the module docstring for the rule).
+
+    `images` is the number of validation images both were measured on; records that store
+    ``extra["validation_images"]`` (notebook 04's screen) need not pass it, and a stored number
+    that differs from the other record's or from `images` is refused, as are different seeds.
+    """
+    ours, theirs = _seed_values(candidate), _seed_values(best)
+    if set(ours) != set(theirs):
+        raise FmnistError(f"{candidate['model']!r} (seeds {sorted(ours)}) and {best['model']!r} (seeds "
+                          f"{sorted(theirs)}) were not trained on the same seeds: train both on the same "
+                          f"seeds to compare them")
+    stored = {n for n in (_images(candidate), _images(best)) if n is not None}
+    if images is not None:
+        stored.add(int(images))
+    if len(stored) != 1:
+        raise FmnistError(f"{candidate['model']!r} vs {best['model']!r}: " + (
+            f"measured on different numbers of validation images ({sorted(stored)}): compare on the same images"
+            if stored else "the number of validation images is not recorded: pass images=len(split.y_val)"))
+    n = stored.pop()
+    for key in ("data_sha256",):
+        fingerprints = {(r.get("extra") or {}).get(key) for r in (candidate, best)}
+        if len(fingerprints) > 1 and None not in fingerprints:
+            raise FmnistError(f"{candidate['model']!r} vs {best['model']!r}: measured on different images")
+    seeds = tuple(sorted(ours))
+    differences = [ours[s] - theirs[s] for s in seeds]
+    difference = statistics.fmean(differences)
+    paired_se = statistics.stdev(differences) / math.sqrt(len(seeds)) if len(seeds) > 1 else 0.0
+    p = min(max(statistics.fmean(theirs.values()), 1.0 / n), 1.0 - 1.0 / n)  # never a zero floor
+    binomial_se = math.sqrt(p * (1 - p) / n)
+    margin = max(paired_se, binomial_se)
+    return Verdict(candidate["model"], best["model"], seeds, n, statistics.fmean(ours.values()),
+                   statistics.fmean(theirs.values()), difference, paired_se, binomial_se, margin,
+                   difference > margin)
 
 
 @dataclass
@@ -31,15 +133,10 @@ class Step:
     kind: str = "change"  # or "budget": the protocol changed and the best was re-measured under it
 
 
-def beats(candidate: dict, best: dict) -> tuple[bool, float, float]:
-    """(kept, difference of means, margin): kept when the difference exceeds the margin.
-
-    The margin is the larger of the two standard deviations over seeds; with a single seed on
-    both sides there is no spread to judge by, and any improvement counts.
-    """
-    difference = candidate["accuracy"]["mean"] - best["accuracy"]["mean"]
-    margin = max(candidate["accuracy"]["std"], best["accuracy"]["std"])
-    return difference > margin, difference, margin
+def beats(candidate: dict, best: dict, images: int | None = None) -> tuple[bool, float, float]:
+    """(kept, paired difference, margin) of `compare`: kept when the difference exceeds the margin."""
+    verdict = compare(candidate, best, images)
+    return verdict.kept, verdict.difference, verdict.margin
 
 
 @dataclass
@@ -52,14 +149,17 @@ class DecisionLog:
     def __post_init__(self):
         self.best = self.start
 
-    def consider(self, change: str, record: dict, parameters: str = "") -> Step:
+    def consider(self, change: str, record: dict, parameters: str = "", against: dict | None = None,
+                 images: int | None = None) -> Step:
         """Judge `record` (a registry entry) against the current best, keep it or roll it back.
 
         `parameters` says, for the log, what exactly was changed (e.g. ``"dropout=0.3"``).
+        `against` is the current best re-measured on other seeds (the paired rule needs the same
+        seeds on both sides); by default the best's own record.
         """
         if "accuracy" not in record:
             raise FmnistError(f"{change!r}: not a registry record (no accuracy); pass registry.get(...)")
-        kept, difference, margin = beats(record, self.best)
+        kept, difference, margin = beats(record, against or self.best, images)
         step = Step(len(self.steps) + 1, change, record["model"], record.get("params"),
                     record["accuracy"]["mean"], record["accuracy"]["std"], len(record["accuracy"]["values"]),
                     difference, margin, kept, parameters)
@@ -68,7 +168,7 @@ class DecisionLog:
             self.best = record
         verdict = "kept" if kept else "rolled back"
         print(f"{step.iteration:>2}. {change}: {step.mean:.4f} ± {step.std:.4f} "
-              f"({difference:+.4f} vs best, margin {margin:.4f}) -> {verdict}")
+              f"({difference:+.4f} vs best, paired over seeds; margin {margin:.4f}) -> {verdict}")
         return step
 
     def rebase(self, change: str, record: dict, parameters: str = "") -> Step:

@@ -10,13 +10,16 @@ view; this module turns the training keys into a `compile_and_fit` call and keep
 - augmentation: ``shift``, ``rotation``, ``zoom``, ``flip``, ``erase`` (see `fmnist.augment`).
 
 `Search` runs the start configuration, then each proposed change on top of the current best,
-judged by `fmnist.decisions.DecisionLog` from the registry's records; a change that does not
-beat the best by more than the spread over seeds is rolled back. `tune` is a small KerasTuner
+judged by `fmnist.decisions.DecisionLog` from the registry's records (the series' paired rule:
+same seeds, same images, a margin never below the screen's binomial standard error). `tune` is a small KerasTuner
 random search, and `retrain` fits the chosen configuration on training + validation data.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
 import math
 import statistics
 import time
@@ -24,11 +27,11 @@ from typing import Callable
 
 import keras
 import numpy as np
-from keras import ops
 
 from fmnist import paths, registry
 from fmnist.decisions import DecisionLog, Step
 from fmnist.errors import FmnistError
+from fmnist.losses import SmoothedSparseCrossentropy, make_loss  # noqa: F401  (re-exported: older code imports them here)
 from fmnist.profiles import Split
 from fmnist.repro import seed_everything
 from fmnist.session import current
@@ -36,38 +39,6 @@ from fmnist.training import EpochTimer, FitResult, compile_and_fit
 
 AUGMENT_KEYS = ("shift", "rotation", "zoom", "flip", "erase")
 OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd")
-
-
-@keras.saving.register_keras_serializable(package="fmnist")
-class SmoothedSparseCrossentropy(keras.losses.Loss):
-    """Cross-entropy against integer labels with label smoothing.
-
-    Keras' sparse cross-entropy has no smoothing; this spreads `smoothing` of each target's
-    probability evenly over all classes, exactly like one-hot labels with
-    ``CategoricalCrossentropy(label_smoothing=...)``, without one-hot encoding the data.
-    """
-
-    def __init__(self, smoothing: float = 0.1, name: str = "smoothed_sparse_crossentropy", **kwargs):
-        super().__init__(name=name, **kwargs)
-        if not 0.0 <= smoothing < 1.0:
-            raise FmnistError(f"label smoothing must be in [0, 1), got {smoothing}")
-        self.smoothing = float(smoothing)
-
-    def call(self, y_true, y_pred):
-        classes = ops.shape(y_pred)[-1]
-        labels = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), classes)
-        target = labels * (1.0 - self.smoothing) + self.smoothing / classes
-        log_p = ops.log(ops.clip(y_pred, 1e-7, 1.0))
-        return -ops.sum(target * log_p, axis=-1)
-
-    def get_config(self):
-        return {"smoothing": self.smoothing, "name": self.name}
-
-
-def make_loss(config: dict):
-    """The loss a configuration asks for: plain sparse cross-entropy, or with label smoothing."""
-    smoothing = config.get("label_smoothing") or 0.0
-    return SmoothedSparseCrossentropy(smoothing) if smoothing else "sparse_categorical_crossentropy"
 
 
 def make_optimizer(config: dict, steps_per_epoch: int, epochs: int):
@@ -78,14 +49,18 @@ def make_optimizer(config: dict, steps_per_epoch: int, epochs: int):
         rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, steps_per_epoch * epochs), alpha=0.01)
     elif config.get("schedule"):
         raise FmnistError(f"unknown schedule {config['schedule']!r}: use None or 'cosine'")
+    # Decoupled weight decay (Keras applies `weight_decay` to every optimizer the same way): a
+    # configured decay is trained with whatever optimizer the configuration names, never dropped.
+    decay = config.get("weight_decay")
+    decay = float(decay) if decay else None
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(rate)
+        return keras.optimizers.RMSprop(rate, weight_decay=decay)
     if name == "adam":
-        return keras.optimizers.Adam(rate)
-    if name == "adamw":
-        return keras.optimizers.AdamW(rate, weight_decay=config.get("weight_decay", 1e-4))
+        return keras.optimizers.Adam(rate, weight_decay=decay)
+    if name == "adamw":  # AdamW with no weight_decay key keeps Keras' usual 1e-4 (AdamW means decay)
+        return keras.optimizers.AdamW(rate, weight_decay=float(config.get("weight_decay", 1e-4)))
     if name == "sgd":
-        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
+        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, weight_decay=decay)
     raise FmnistError(f"unknown optimizer {name!r}: use one of {', '.join(OPTIMIZERS)}")
 
 
@@ -128,55 +103,127 @@ def describe(updates: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in updates.items())
 
 
+TRAINING_MODULES = ("iterations", "training", "augment", "losses", "repro")  # code every screening run goes through
+
+
+def _sha256(payload) -> str:
+    return hashlib.sha256(payload if isinstance(payload, bytes) else
+                          json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def source_sha256(function: Callable) -> str | None:
+    """A hash of a function's source text, or None when Python cannot show it (then nothing is reused)."""
+    try:
+        return _sha256(inspect.getsource(function).encode())
+    except (OSError, TypeError):
+        return None
+
+
+def package_sha256() -> str:
+    """A hash of the package modules every screening run goes through (optimizer, loss, fit, augmentation)."""
+    from importlib import import_module
+
+    return _sha256(b"".join(inspect.getsource(import_module(f"fmnist.{name}")).encode() for name in TRAINING_MODULES))
+
+
+def data_sha256(split: Split) -> str:
+    """A fingerprint of exactly the images and labels a run trains and validates on."""
+    digest = hashlib.sha256()
+    for array in (split.x_train, split.y_train, split.x_val, split.y_val):
+        array = np.ascontiguousarray(array)
+        digest.update(str((array.shape, array.dtype.str)).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
 class Search:
     """A configuration that changes one thing at a time, kept only when validation says so.
 
     Every run is recorded in the registry under the running stage with split ``"screen"``
-    and judged against the current best by `DecisionLog`. With `reuse`, a change whose exact run
-    (configuration, seeds, screen sizes) is already recorded is not trained again: deterministic
-    training would give the same numbers, and the log says which runs were reused. The start is
-    always trained (its curves are needed).
+    and judged against the current best by `DecisionLog`. With `reuse`, a change whose run is
+    already recorded is not trained again, but only when everything that decides its numbers is
+    the same (`reuse_key`): the hash of the build function's source, of the configuration and of
+    the package's training code, the fingerprint of the screen's images, and the protocol (seeds,
+    profile, backend, library versions, CPU). Training is deterministic for those, so the numbers
+    would be the same; anything else (a record without these fields included) is retrained.
+    `reused` lists the reused runs with the time they were made. The start is always trained
+    (its curves are needed).
     """
 
     def seconds(self) -> float:
         """Training time of every run in the log, reused ones included (seconds per seed x seeds)."""
         stage = current().stage
-        names = [self.log.start["model"]] + [step.model for step in self.log.steps]
-        return sum(registry.get(stage, n, registry.SCREEN)["train_seconds"] * len(self.seeds) for n in names)
+        names = [self.log.start["model"]] + [step.model for step in self.log.steps] + self.references
+        return sum(registry.get(stage, n, registry.SCREEN)["train_seconds"] * len(registry.get(
+            stage, n, registry.SCREEN)["accuracy"]["values"]) for n in names)
 
     def __init__(self, build: Callable[[dict], object], split: Split, start: dict, *,
                  seeds: list[int] | None = None, start_name: str = "start", reuse: bool = False):
         self.build, self.split, self.reuse = build, split, reuse
         self.seeds = current().profile.seeds[:2] if seeds is None else list(seeds)
         self.config = dict(start)
+        self.reused: dict[str, str] = {}  # model name -> when its reused run was recorded
+        self.references: list[str] = []  # the best re-measured on other seeds, to pair with a candidate
+        self._data = data_sha256(split)
+        self._build = source_sha256(build)
         self.results: dict[str, FitResult] = {}
         self.results[start_name] = self._run(self.config, start_name)
         self.log = DecisionLog(registry.get(current().stage, start_name, registry.SCREEN))
 
-    def _recorded(self, config: dict, name: str) -> dict | None:
-        """The registry's record of exactly this run (configuration, seeds, screen), if there is one."""
+    def reuse_key(self, config: dict, seeds: list[int]) -> dict:
+        """Everything that decides a screening run's numbers; a recorded run is reused only if all match."""
+        from fmnist import environment
+
+        versions = environment.imported_versions()
+        session = current()
+        return {"build_sha256": self._build, "config_sha256": _sha256(_plain(config)),
+                "package_sha256": package_sha256(), "data_sha256": self._data,
+                "protocol": {"seeds": list(seeds), "training_images": len(self.split.y_train),
+                             "validation_images": len(self.split.y_val), "profile": session.profile.name,
+                             "backend": session.backend, "cpu": environment.cpu(),
+                             "versions": {k: versions.get(k) for k in ("keras", "numpy", session.backend)}}}
+
+    def _recorded(self, config: dict, name: str, seeds: list[int]) -> tuple[dict | None, str]:
+        """The registry's record of exactly this run, or None with the reason it cannot be reused."""
         try:
             entry = registry.get(current().stage, name, registry.SCREEN)
         except FmnistError:
-            return None
-        extra = entry.get("extra", {})
-        same = (extra.get("config") == _plain(config) and entry.get("seeds") == self.seeds
-                and extra.get("training_images") == len(self.split.y_train)
-                and extra.get("validation_images", len(self.split.y_val)) == len(self.split.y_val))
-        return entry if same else None
+            return None, "not recorded"
+        stored = (entry.get("extra") or {}).get("reuse_key")
+        if not stored:
+            return None, "its record predates the reuse check"
+        if self._build is None:
+            return None, "the build function's source cannot be read"
+        key = self.reuse_key(config, seeds)
+        differ = [part for part in key if stored.get(part) != key[part]]
+        if differ:
+            return None, "changed since: " + ", ".join(d.replace("_sha256", "") for d in differ)
+        return entry, ""
 
-    def _run(self, config: dict, name: str, reuse: bool = False) -> FitResult | None:
+    def _run(self, config: dict, name: str, reuse: bool = False, seeds: list[int] | None = None) -> FitResult | None:
+        seeds = self.seeds if seeds is None else list(seeds)
         if reuse and self.reuse:
-            entry = self._recorded(config, name)
+            entry, why = self._recorded(config, name, seeds)
             if entry is not None:
-                print(f"--- {name}: reused the run recorded at {entry['time']} (same configuration, seeds and "
-                      f"screen; {entry['train_seconds']:.0f} s per seed then)")
+                self.reused[name] = entry["time"]
+                print(f"--- {name}: reused the run recorded at {entry['time']} (same build code, configuration, "
+                      f"data, seeds and machine; {entry['train_seconds']:.0f} s per seed then)")
                 return None
+            if why != "not recorded":
+                print(f"--- {name}: the recorded run is not reused ({why}); training it again")
         started = time.perf_counter()
-        result = fit_config(self.build, config, self.split, name, seeds=self.seeds, record_as=registry.SCREEN,
-                            extra={"validation_images": len(self.split.y_val)})
+        result = fit_config(self.build, config, self.split, name, seeds=seeds, record_as=registry.SCREEN,
+                            extra={"validation_images": len(self.split.y_val), "data_sha256": self._data,
+                                   "reuse_key": self.reuse_key(config, seeds)})
         print(f"    ({time.perf_counter() - started:.0f} s)")
         return result
+
+    def reuse_frame(self):
+        """The runs of this search that were reused, with when they were made (a DataFrame, maybe empty)."""
+        import pandas as pd
+
+        return pd.DataFrame([{"run": name, "recorded at": when} for name, when in self.reused.items()],
+                            columns=["run", "recorded at"])
 
     def set_budget(self, change: str, name: str, **updates) -> Step | None:
         """Change the screening protocol (e.g. the epochs) for all later runs, whatever was decided.
@@ -191,15 +238,29 @@ class Search:
         self.results[name] = self._run(self.config, name, reuse=True)
         return self.log.rebase(change, registry.get(current().stage, name, registry.SCREEN), describe(updates))
 
-    def try_change(self, change: str, name: str, **updates) -> Step:
-        """Train the current best with `updates` applied; keep them if validation improves enough."""
+    def try_change(self, change: str, name: str, *, seeds: list[int] | None = None, **updates) -> Step:
+        """Train the current best with `updates` applied; keep them if validation improves enough.
+
+        With `seeds` other than the search's (fresh seeds, e.g. for a change chosen on the screen
+        itself, like a tuner's best), the current best is trained on those seeds too, and the two
+        are compared seed by seed.
+        """
         unknown = [key for key in updates if key not in self.config]
         if unknown:
             raise FmnistError(f"{change!r}: {', '.join(unknown)} not in the configuration "
                               f"(known: {', '.join(self.config)})")
         candidate = {**self.config, **updates}
-        self.results[name] = self._run(candidate, name, reuse=True)
-        step = self.log.consider(change, registry.get(current().stage, name, registry.SCREEN), describe(updates))
+        stage = current().stage
+        against = None
+        if seeds is not None and list(seeds) != self.seeds:
+            # the paired rule needs the same seeds on both sides: the best is measured on them too
+            reference = f"{name}_reference"
+            print(f"--- {reference}: the current best on seeds {list(seeds)}, to pair with {name}")
+            self.results[reference] = self._run(self.config, reference, reuse=True, seeds=seeds)
+            self.references.append(reference)
+            against = registry.get(stage, reference, registry.SCREEN)
+        self.results[name] = self._run(candidate, name, reuse=True, seeds=seeds)
+        step = self.log.consider(change, registry.get(stage, name, registry.SCREEN), describe(updates), against=against)
         if step.kept:
             self.config = candidate
         return step
@@ -267,7 +328,7 @@ def retrain(build: Callable[[dict], object], config: dict, x: np.ndarray, y: np.
     timer = EpochTimer()
     print(f"--- {name}: {len(y):,} images (training + validation), {epochs} epochs, seed {seed}")
     started = time.perf_counter()
-    history = model.fit(**inputs, epochs=epochs, callbacks=[timer], verbose=2)
+    history = model.fit(**inputs, epochs=epochs, callbacks=[timer], verbose=0)
     seconds = time.perf_counter() - started
     registry.record(session.stage, name, "train+validation", history.history["accuracy"][-1],
                     history.history["loss"][-1], seeds=[seed], params=model.count_params(), epochs=epochs,

@@ -235,7 +235,7 @@ def load_model(path: Path | str | None = None):
 
         # A model fine-tuned with label smoothing carries its loss in a nested model's config, and
         # Keras can only rebuild it once the class is registered, which importing the module does.
-        import fmnist.iterations  # noqa: F401
+        import fmnist.losses  # noqa: F401
 
         try:
             return keras.models.load_model(chosen, compile=False)
