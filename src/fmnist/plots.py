@@ -156,7 +156,7 @@ def plot_references(ours: list[dict], references, name: str = "comparison_with_r
 
     `ours`: dicts with ``label``, ``accuracy``, ``low``, ``high``; `references`: a DataFrame with
     ``name`` and ``accuracy`` and optionally ``kind`` and ``params`` (`fmnist.references.frame()`).
-    Each kind (benchmark table, paper, source document, ...) is its own block, sorted within it:
+    Each kind (benchmark table, paper, tutorial, ...) is its own block, sorted within it:
     results on unlike protocols are shown side by side, not ranked against each other.
     """
     kinds = list(dict.fromkeys(references["kind"])) if "kind" in references else ["published"]

@@ -27,7 +27,7 @@ class Reference:
 BENCHMARK = "Fashion-MNIST benchmark table (zalandoresearch/fashion-mnist README)"
 TABLE = "submitted to the benchmark table, not re-tested by its maintainers; 10,000 test images"
 UNCHECKED = TABLE + "; not in the table's version checked for docs/references.md"
-KINDS = ("human", "benchmark table", "paper", "source document")
+KINDS = ("human", "benchmark table", "paper", "tutorial or write-up")
 
 REFERENCES: tuple[Reference, ...] = (
     Reference("Human Performance (crowd-sourced, no fashion expertise)", 0.835,
@@ -59,17 +59,17 @@ REFERENCES: tuple[Reference, ...] = (
     Reference("Fine-Tuning DARTS (not in the benchmark table)", 0.9691, "10,000 test images, as the paper reports",
               "Fine-Tuning DARTS for Image Classification, arXiv:2006.09042", "paper"),
     Reference("Dense 128 baseline (TensorFlow-basics README)", 0.873, "60,000 training / 10,000 test images, one run",
-              "TensorFlow-basics Fashion-MNIST README", "source document", params=101_770),
+              "TensorFlow-basics Fashion-MNIST README", "tutorial or write-up", params=101_770),
     Reference("CNN (64 filters) (TensorFlow-basics README)", 0.901, "60,000 training / 10,000 test images, one run",
-              "TensorFlow-basics Fashion-MNIST README", "source document", params=243_786),
+              "TensorFlow-basics Fashion-MNIST README", "tutorial or write-up", params=243_786),
     Reference("MobileNetV2 frozen + Dense 480 head", 0.9068,
               "60,000 training / 10,000 test images; mean of 6 runs (± 0.0011)",
-              "adabyt/cnn-callbacks-fashion-mnist", "source document"),
+              "adabyt/cnn-callbacks-fashion-mnist", "tutorial or write-up"),
     Reference("Conv32 + Dense100, SGD (deep CNN tutorial)", 0.9099,
               "one final model on 60,000 training images, one test score (5-fold CV was on the training set only)",
-              "How to Develop a Deep CNN for Fashion-MNIST Clothing Classification", "source document"),
+              "How to Develop a Deep CNN for Fashion-MNIST Clothing Classification", "tutorial or write-up"),
     Reference("Triple Conv Layers (TensorFlow-basics README)", 0.913, "60,000 training / 10,000 test images, one run",
-              "TensorFlow-basics Fashion-MNIST README", "source document", params=294_922),
+              "TensorFlow-basics Fashion-MNIST README", "tutorial or write-up", params=294_922),
 )
 
 SMALL_PROTOCOL_SOURCE = ('the reference workflow notebook ("Building an optimal image classification model using '
@@ -98,3 +98,40 @@ def frame(minimum: float | None = None):
     table["order"] = table["kind"].map(KINDS.index)
     table = table.sort_values(["order", "accuracy"]).drop(columns="order").reset_index(drop=True)
     return table[["kind", "name", "accuracy", "params", "protocol", "source"]]
+
+
+def binomial_interval(accuracy: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson 95% interval of an accuracy measured on `n` test images: the test sampling alone."""
+    if n < 1 or not 0 <= accuracy <= 1:
+        raise ValueError(f"need 0 <= accuracy <= 1 and n >= 1 test images, got {accuracy!r} and {n!r}")
+    centre = (accuracy + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((accuracy * (1 - accuracy) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def small_protocol_markdown(data: dict) -> str:
+    """README's table beside the reference workflow, from the small registry `data` (`registry.read("small")`).
+
+    One row per tested stage: the reference workflow's test accuracy, ours with its 95% interval
+    (Wilson, 2,000 test images), whether the reference lies outside that interval, and McNemar's
+    verdict against the previous stage when notebook 06 recorded one.
+    """
+    tested = sorted((r for r in data.get("records", []) if r.get("split") == "test"), key=lambda r: r["stage"])
+    lines = ["| stage | reference workflow | this series | 95% interval (test sampling) | reference outside it "
+             "| vs previous stage (McNemar) |", "| --- | --- | --- | --- | --- | --- |"]
+    previous = None
+    for record in tested:
+        stage, extra = record["stage"], record.get("extra") or {}
+        key = stage if stage in SMALL_PROTOCOL else f"{stage} (VGG16 fine-tuned)"
+        if key not in SMALL_PROTOCOL:
+            continue
+        reference, ours = SMALL_PROTOCOL[key], record["accuracy"]["mean"]
+        low, high = binomial_interval(ours, int(extra.get("test_images", 2000)))
+        verdict = (extra.get("verdicts") or {}).get(previous)
+        shown = f"{verdict['verdict']} (p = {verdict['p_value']:.2g})" if verdict else (
+            "-" if previous is None else "not recorded: re-run notebook 06 in small")
+        label = stage if stage in SMALL_PROTOCOL else f"{stage} (the reference: VGG16 fine-tuned)"
+        lines.append(f"| {label} | {reference:.3f} | {ours:.4f} | {low:.4f}-{high:.4f} | "
+                     f"{'yes' if not low <= reference <= high else 'no'} | {shown} |")
+        previous = stage
+    return "\n".join(lines) + "\n"
