@@ -24,9 +24,9 @@ class Reference:
     params: int | None = None  # as the source states it; None where it states none
 
 
-BENCHMARK = "Fashion-MNIST benchmark table (zalandoresearch/fashion-mnist README)"
-TABLE = "submitted to the benchmark table, not re-tested by its maintainers; 10,000 test images"
-UNCHECKED = TABLE + "; not in the table's version checked for docs/references.md"
+BENCHMARK = "Fashion-MNIST benchmark table, zalandoresearch/fashion-mnist"
+TABLE = "submitted, not re-tested by the table's maintainers; 10,000 test images"
+UNCHECKED = TABLE + "; not in the version checked (docs/references.md)"
 KINDS = ("human", "benchmark table", "paper", "tutorial or write-up")
 
 REFERENCES: tuple[Reference, ...] = (
