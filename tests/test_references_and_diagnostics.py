@@ -27,11 +27,21 @@ def stage(scratch_home, monkeypatch):
 def test_references_hold_the_documented_numbers_with_sources():
     table = references.frame()
     by_name = dict(zip(table["name"], table["accuracy"]))
-    assert by_name["Human (crowd-sourced)"] == 0.835
-    assert by_name["VGG16 (26M params)"] == 0.935
-    assert by_name["Best published (Fine-Tuning DARTS)"] == pytest.approx(0.9691)
-    assert list(table["accuracy"]) == sorted(table["accuracy"])
-    assert all(r.source and r.protocol for r in references.REFERENCES)
+    assert by_name["Human Performance (crowd-sourced, no fashion expertise)"] == 0.835
+    assert by_name["VGG16 26M parameters"] == 0.935
+    for name, accuracy in (("Google AutoML (24 compute hours)", 0.939), ("MobileNet (horizontal flips)", 0.950),
+                           ("DenseNet-BC 768K params", 0.954), ("WRN40-4 8.9M params", 0.967)):
+        assert by_name[name] == accuracy
+    human = table.set_index("name").loc["Human Performance (crowd-sourced, no fashion expertise)"]
+    assert "1,000" in human["protocol"]
+    darts = table[table["name"].str.contains("DARTS")].iloc[0]
+    assert darts["kind"] == "paper" and "not in the benchmark table" in darts["name"]
+    tutorial = table[table["name"].str.contains("deep CNN tutorial")].iloc[0]
+    assert "one test score" in tutorial["protocol"]
+    for _, block in table.groupby("kind", sort=False):  # sorted within a kind, never across kinds
+        assert list(block["accuracy"]) == sorted(block["accuracy"])
+    assert all(r.source and r.protocol and r.kind in references.KINDS for r in references.REFERENCES)
+    assert set(references.frame(minimum=0.95)["accuracy"]) <= {0.835} | {a for a in by_name.values() if a >= 0.95}
     assert sorted(references.SMALL_PROTOCOL.values()) == [0.750, 0.816, 0.836, 0.845, 0.852, 0.875]
 
 

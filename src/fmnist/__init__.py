@@ -14,8 +14,10 @@ everything they would otherwise repeat, one concern per module:
   search over a model configuration, KerasTuner search and retraining on train + validation
 - `weights`, `imagenet`: ImageNet weights offline or online; inputs, cached features, fine-tuning batches
 - `registry`: results of every stage, per profile
-- `evaluation`, `predict`: test-set statistics and cached predictions; `fmnist predict` on image files
-- `references`: published accuracies, with their sources, to compare with
+- `stats`, `prediction_cache`, `stage_models`, `neighbours`, `test_history`: the final evaluation's
+  statistics, cached test predictions, saved stage and per-seed models, nearest training images, and
+  the history of test evaluations (`evaluation` re-exports the first four); `predict`: `fmnist predict`
+- `references`: published accuracies as their sources state them (docs/references.md)
 - `runner`, `cli`: the `fmnist` command (run the series, report results, check data, predict)
 """
 

@@ -1,7 +1,7 @@
 """Data augmentation that stays fast on every backend: whole batches at once, in NumPy.
 
 Keras' random image layers cost next to nothing on the CPU with TensorFlow but are about 150x
-slower than the training step on a GPU with JAX or torch (shared/docs/BACKENDS.md). Here every
+slower than the training step on a GPU with JAX or torch (measured with `fmnist bench`). Here every
 transform is one vectorised NumPy operation over the batch, done on the host while the
 accelerator trains, so there is a single code path for every backend.
 

@@ -152,25 +152,46 @@ def plot_reliability(table, ece: float, name: str, title: str = ""):
 
 
 def plot_references(ours: list[dict], references, name: str = "comparison_with_references"):
-    """Our test accuracies (with intervals) beside published ones, on one horizontal axis.
+    """Our test accuracies (with intervals) beside published ones, grouped by kind of result.
 
     `ours`: dicts with ``label``, ``accuracy``, ``low``, ``high``; `references`: a DataFrame with
-    ``name`` and ``accuracy`` (`fmnist.references.frame()`).
+    ``name`` and ``accuracy`` and optionally ``kind`` and ``params`` (`fmnist.references.frame()`).
+    Each kind (benchmark table, paper, tutorial, ...) is its own block, sorted within it:
+    results on unlike protocols are shown side by side, not ranked against each other.
     """
-    entries = [(r["name"], r["accuracy"], None, None, "tab:grey") for _, r in references.iterrows()]
-    entries += [(o["label"], o["accuracy"], o.get("low"), o.get("high"), "tab:blue") for o in ours]
-    entries.sort(key=lambda e: e[1])
-    fig, ax = plt.subplots(figsize=(9, 0.38 * len(entries) + 1))
-    for y, (label, accuracy, low, high, colour) in enumerate(entries):
-        ax.barh(y, accuracy, color=colour, alpha=0.85)
-        if low is not None:
-            ax.errorbar(accuracy, y, xerr=[[accuracy - low], [high - accuracy]], color="black", capsize=3)
-        ax.text((accuracy if high is None else high) + 0.002, y, f"{accuracy:.4f}", va="center", fontsize=8)  # clear of the interval
-    ax.set_yticks(range(len(entries)), [e[0] for e in entries], fontsize=8)
-    low_end = min(e[1] for e in entries)
-    ax.set_xlim(max(0.0, low_end - 0.05), 1.0)
-    ax.set_xlabel("test accuracy")
-    ax.set_title("This series (blue, 95% bootstrap interval) beside published results (grey)")
+    kinds = list(dict.fromkeys(references["kind"])) if "kind" in references else ["published"]
+    colours = dict(zip(kinds, ["tab:grey", "tab:olive", "tab:brown", "tab:cyan", "tab:pink"]))
+    blocks = [("this series (95% bootstrap interval, test sampling)",
+               sorted([(o["label"], o["accuracy"], o.get("low"), o.get("high"), "tab:blue") for o in ours],
+                      key=lambda e: e[1]))]
+    for kind in kinds:
+        rows = references[references["kind"] == kind] if "kind" in references else references
+        entries = []
+        for _, r in rows.iterrows():
+            size = r.get("params")
+            label = r["name"] if size is None or size != size else f"{r['name']} [{size / 1e6:.2g}M]"
+            entries.append((label, r["accuracy"], None, None, colours[kind]))
+        blocks.append((kind, sorted(entries, key=lambda e: e[1])))
+    count = sum(len(entries) + 1 for _, entries in blocks)
+    fig, ax = plt.subplots(figsize=(10, 0.3 * count + 1))
+    y, ticks, labels, values = count, [], [], []
+    for title, entries in blocks:
+        y -= 1
+        ax.text(0.0, y, title.upper(), transform=ax.get_yaxis_transform(), fontsize=8, fontweight="bold", va="center")
+        for label, accuracy, low, high, colour in entries:
+            y -= 1
+            ax.barh(y, accuracy, color=colour, alpha=0.85)
+            if low is not None:
+                ax.errorbar(accuracy, y, xerr=[[accuracy - low], [high - accuracy]], color="black", capsize=3)
+            ax.text((accuracy if high is None else high) + 0.002, y, f"{accuracy:.4f}", va="center", fontsize=7)
+            ticks.append(y)
+            labels.append(label)
+            values.append(accuracy)
+    ax.set_yticks(ticks, labels, fontsize=7)
+    ax.set_xlim(max(0.0, min(values) - 0.02), 1.0)
+    ax.set_ylim(-0.5, count - 0.5)
+    ax.set_xlabel("test accuracy ([size] = parameters where the source gives them)")
+    ax.set_title("This series beside published results, by kind: other protocols, not a ranking", fontsize=9)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     save_fig(fig, name)

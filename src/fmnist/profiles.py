@@ -4,7 +4,7 @@
 
 - ``full``: a fixed, seeded, stratified 50,000 / 10,000 train/validation split of the
   training set; the 10,000 test images are kept for the final evaluation only.
-- ``small``: the protocol of the reference workflow notebook (seeds/002): train on training
+- ``small``: the protocol of the reference workflow notebook (docs/references.md): train on training
   images 0-7,999, validate on 58,000-59,999, test on test images 0-1,999.
 - ``smoke``: tiny stratified subsets and one or two epochs, to exercise every code path in
   minutes on two CPU cores. Its numbers mean nothing.

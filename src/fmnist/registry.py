@@ -129,7 +129,8 @@ def _keep_earlier_test(previous: dict, entry: dict) -> None:
     if not same:
         earlier.append({"accuracy": previous["accuracy"]["mean"],
                         "loss": (previous.get("loss") or {}).get("mean"),
-                        "time": previous.get("time"), "model_sha256": before.get("model_sha256")})
+                        "time": previous.get("time"), "model_sha256": before.get("model_sha256"),
+                        **({"verdicts": before["verdicts"]} if "verdicts" in before else {})})
     if earlier:
         entry["extra"] = {**now_extra, "earlier_tests": earlier}
 

@@ -338,7 +338,8 @@ def cross_validate(build: Callable[[], object], x: np.ndarray, y: np.ndarray, *,
     """Stratified k-fold cross-validation with a fresh model in every fold; the fold accuracies.
 
     (A model re-used across folds would start later folds already trained on their validation
-    data: one of the mistakes of the source documents.)
+    data: the mistake of the first version of the deep CNN tutorial in
+    docs/references.md.)
     """
     from sklearn.model_selection import StratifiedKFold
 

@@ -2,12 +2,12 @@
 
 `resolve()` looks for the weight file of a base model in this order:
 
-1. the folder named by ``$FMNIST_WEIGHTS_DIR`` (CI points it at ``../shared/pretrained``);
+1. the folder named by ``$FMNIST_WEIGHTS_DIR`` (CI points it at its copy of the weight files);
 2. Keras' own cache, ``~/.keras/models/``;
 3. otherwise Keras downloads the official file (``weights="imagenet"``), which needs internet.
 
 Files are loaded by path, since Keras checks an md5 of its own file when asked for
-``"imagenet"`` and the offline VGG16 file differs from it (see ``shared/pretrained/README.md``).
+``"imagenet"`` and the offline VGG16 file differs from it (an offline copy need not be byte-identical to Keras' download).
 `imagenet_base()` builds the frozen-able base and turns a failed download into an error that
 says which variable to set and which file to put where.
 """
@@ -65,7 +65,7 @@ def resolve(model: str, alpha: float = 1.0) -> Weights:
         if not path.is_file():
             raise WeightsError(
                 f"FMNIST_WEIGHTS_DIR={folder} has no {name}. Put the file there (offline copies: "
-                f"shared/pretrained/), point FMNIST_WEIGHTS_DIR at the folder that has it, or unset "
+                f"any folder holding Keras' weight files), point FMNIST_WEIGHTS_DIR at the folder that has it, or unset "
                 f"it to let Keras download the official weights (needs internet)."
             )
         return Weights(str(path), f"file {path} (sha256 {sha256(path)[:16]}…, from $FMNIST_WEIGHTS_DIR)", sha256(path))
@@ -91,7 +91,7 @@ def imagenet_base(model: str, input_shape: tuple[int, int, int], alpha: float = 
             raise WeightsError(
                 f"Keras could not download the ImageNet weights for {model} ({type(exc).__name__}). "
                 f"Offline, set FMNIST_WEIGHTS_DIR to a folder holding {file_name(model, alpha)} "
-                f"(for example shared/pretrained/)."
+                f"(the file Keras would download, under the same name)."
             ) from None
         raise WeightsError(f"{weights.argument}: cannot be loaded as {model} weights ({exc}).") from None
     print(f"{model}{'' if model == 'vgg16' else f' (alpha {alpha})'} ImageNet weights: {weights.source}")
