@@ -80,11 +80,25 @@ def candidate_dirs() -> list[tuple[str, Path]]:
     return dirs
 
 
+def permission_denied(path: Path, what: str = "file") -> DataError:
+    """The error for a data file or folder this user may not read: not corrupt, so not to be deleted."""
+    fix = "chmod a+rx" if what == "folder" else "chmod a+r"
+    return DataError(f"{path}: permission denied (the {what} exists but this user may not read it). "
+                     f"Make it readable (`{fix} {path}`, with sudo if another user owns it), "
+                     f"or point FMNIST_DATA_DIR at a copy you can read.")
+
+
 def find_file(folder: Path, name: str) -> Path | None:
     """The gzipped or plain copy of `name` in `folder`, or None."""
     for candidate in (folder / f"{name}.gz", folder / name):
-        if candidate.is_file():
-            return candidate
+        try:
+            if candidate.is_file():
+                return candidate
+        except PermissionError:
+            raise permission_denied(folder, "folder") from None
+    if folder.is_dir() and not os.access(folder, os.R_OK | os.X_OK):
+        # Without search permission is_file() says False rather than raising: say why nothing is found.
+        raise permission_denied(folder, "folder")
     return None
 
 
@@ -97,6 +111,8 @@ def read_bytes(path: Path) -> bytes:
             with gzip.open(path, "rb") as handle:
                 return handle.read()
         return path.read_bytes()
+    except PermissionError:
+        raise permission_denied(path) from None
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(
             f"{path}: cannot be read as a (gzipped) IDX file ({exc}); the file is corrupt or "

@@ -55,6 +55,9 @@ def cache_dir(profile: str) -> Path:
     return repo_root() / "cache" / profile
 
 
+TEMP_PREFIX = ".tmp-"  # names of atomic writes' temporary files: git and pytest ignore them
+
+
 def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
@@ -65,13 +68,16 @@ def _umask() -> int:
 def atomic_path(target: Path | str):
     """Yield a temporary path beside `target`; move it over `target` only if the block succeeds.
 
-    A crash or an interrupted run leaves the previous file intact instead of half a file.
+    A crash or an interrupted run leaves the previous file intact instead of half a file, and the
+    temporary file is removed on any exception, KeyboardInterrupt and SystemExit included (the
+    runner turns SIGTERM into one). Only a hard kill can leave it behind: its name starts with
+    TEMP_PREFIX, which .gitignore and pytest's collection ignore.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix)
-    os.close(handle)
+    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f"{TEMP_PREFIX}{target.stem}.", suffix=target.suffix)
     try:
+        os.close(handle)
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, target)

@@ -33,21 +33,65 @@ def _empty() -> dict:
     return {"schema": SCHEMA, "records": [], "runs": []}
 
 
+RECORD_FIELDS = ("stage", "model", "split", "accuracy")  # what every record needs to be shown or found
+RUN_FIELDS = ("stage", "seconds", "status", "time")
+
+
+def _recovery(path: Path) -> str:
+    """What to do about a damaged registry, naming its path as git and the shell need it."""
+    root = paths.repo_root()
+    shown = path.resolve().relative_to(root) if path.resolve().is_relative_to(root) else path
+    return (f"Restore the committed version with `git checkout -- {shown}`, or delete {shown} "
+            f"and re-run the notebooks (`fmnist run`).")
+
+
 def read(profile: str, path: Path | None = None) -> dict:
-    """The registry of a profile (empty if nothing was recorded yet)."""
+    """The registry of a profile (empty if nothing was recorded yet).
+
+    A file that is not UTF-8, not JSON, or JSON of another shape raises `FmnistError` in one line
+    saying what is wrong and how to recover, instead of a traceback from wherever it is first used.
+    """
     path = Path(path) if path else paths.results_file(profile)
     if not path.exists():
         return _empty()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except PermissionError:
+        raise FmnistError(f"{path}: permission denied; make it readable (`chmod u+r {path}`) "
+                          f"or run as its owner.") from None
+    except UnicodeDecodeError as exc:
+        raise FmnistError(f"{path}: not UTF-8 text (byte {exc.start}), so not a results registry. "
+                          f"{_recovery(path)}") from None
     except json.JSONDecodeError as exc:
-        raise FmnistError(
-            f"{path}: not valid JSON ({exc}). Restore it with `git checkout -- {path.name}` "
-            f"or delete it and re-run the notebooks."
-        ) from None
+        raise FmnistError(f"{path}: not valid JSON ({exc}). {_recovery(path)}") from None
+    problem = _shape_problem(data)
+    if problem:
+        raise FmnistError(f"{path}: valid JSON but not a results registry ({problem}). {_recovery(path)}")
     data.setdefault("records", [])
     data.setdefault("runs", [])
     return data
+
+
+def _shape_problem(data) -> str | None:
+    """What makes `data` not a registry ({"records": [...], "runs": [...]}), or None."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__ if data is not None else 'null'} instead of an object"
+    for key, fields in (("records", RECORD_FIELDS), ("runs", RUN_FIELDS)):
+        entries = data.get(key, [])
+        if not isinstance(entries, list):
+            return f"{key!r} is not a list"
+        for number, entry in enumerate(entries, 1):
+            if not isinstance(entry, dict):
+                return f"{key} entry {number} is not an object"
+            missing = [f for f in fields if f not in entry]
+            if missing:
+                return f"{key} entry {number} has no {', '.join(repr(f) for f in missing)}"
+        if key == "records":
+            for number, entry in enumerate(entries, 1):
+                summary = entry["accuracy"]
+                if not (isinstance(summary, dict) and "mean" in summary and "values" in summary):
+                    return f"records entry {number} has an accuracy without 'mean' and 'values'"
+    return None
 
 
 @contextmanager
