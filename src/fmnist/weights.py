@@ -77,14 +77,15 @@ def resolve(model: str, alpha: float = 1.0) -> Weights:
                 f"FMNIST_WEIGHTS_DIR at the folder that has it, or unset it to use {DEFAULT_DIR}/ "
                 f"or let Keras download the official weights (needs internet)."
             )
-        return Weights(str(path), f"file {path} (sha256 {sha256(path)[:16]}…, from $FMNIST_WEIGHTS_DIR)", sha256(path))
+        # the file name only: stored notebook outputs must not show a machine's paths
+        return Weights(str(path), f"file {name} (sha256 {sha256(path)[:16]}…, from $FMNIST_WEIGHTS_DIR)", sha256(path))
     local = default_dir() / name
     if local.is_file():
         digest = sha256(local)
         return Weights(str(local), f"file {DEFAULT_DIR / name} (sha256 {digest[:16]}…, repository folder)", digest)
     cached = KERAS_MODELS_DIR / name
     if cached.is_file():
-        return Weights(str(cached), f"file {cached} (sha256 {sha256(cached)[:16]}…, Keras cache)", sha256(cached))
+        return Weights(str(cached), f"file {name} (sha256 {sha256(cached)[:16]}…, Keras cache)", sha256(cached))
     return Weights("imagenet", "downloaded by Keras (official ImageNet weights)")
 
 
