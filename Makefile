@@ -3,8 +3,6 @@ VENV    ?= .venv
 PYTHON  ?= python3
 PROFILE ?= full
 BIN     := $(VENV)/bin
-# Offline ImageNet weights when they sit beside the clone (as in CI); otherwise Keras downloads them.
-export FMNIST_WEIGHTS_DIR ?= $(abspath $(wildcard ../shared/pretrained))
 
 .PHONY: run test clean-smoke
 
@@ -22,5 +20,6 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	FMNIST_PROFILE=smoke $(BIN)/python -m pytest
 
+## make clean-smoke: remove everything a smoke run writes (none of it is committed)
 clean-smoke:
-	rm -rf figures/smoke models/smoke results/smoke.json logs/smoke runs/smoke
+	rm -rf figures/smoke models/smoke results/smoke.json results/.smoke.json.lock logs/smoke runs/smoke cache/smoke

@@ -97,14 +97,16 @@ def scratch_home(tmp_path, monkeypatch):
 
 @pytest.fixture
 def offline_weights(monkeypatch):
-    """FMNIST_WEIGHTS_DIR pointed at offline ImageNet weights: skipped without them, failed in CI."""
-    shared = REPO.parent / "shared" / "pretrained"
-    folder = os.environ.get("FMNIST_WEIGHTS_DIR") or (str(shared) if shared.is_dir() else None)
-    if not folder:
+    """Offline ImageNet weights where fmnist.weights finds them ($FMNIST_WEIGHTS_DIR, else the
+    repository's models/imagenet/): skipped without them, failed in CI (.ci/run puts them there)."""
+    from fmnist import weights
+
+    monkeypatch.setenv("FMNIST_HOME", str(REPO))
+    folder = os.environ.get("FMNIST_WEIGHTS_DIR") or weights.default_dir()
+    if not any(Path(folder).glob("*.h5")):
         if os.environ.get("CI"):
-            pytest.fail("CI must set FMNIST_WEIGHTS_DIR (.ci/run points it at ../shared/pretrained)")
-        pytest.skip("no offline ImageNet weights on this machine")
-    monkeypatch.setenv("FMNIST_WEIGHTS_DIR", folder)
+            pytest.fail(f"CI must provide offline ImageNet weights in {weights.DEFAULT_DIR}/ (.ci/run links them)")
+        pytest.skip(f"no offline ImageNet weights in {folder}")
 
 
 @pytest.fixture(scope="session")

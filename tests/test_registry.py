@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import backdate_records
 
-from fmnist import paths, registry
+from fmnist import paths, readme, registry
 from fmnist.errors import FmnistError
 
 
@@ -59,11 +59,11 @@ def test_corrupt_registry_says_how_to_recover(scratch_home):
 
 
 def test_markdown_and_text_tables(scratch_home):
-    assert "No results" in registry.as_markdown(registry.read("smoke"))
+    assert "No results" in readme.as_markdown(registry.read("smoke"))
     registry.record("03_overfit", "overfit", "validation", [0.9, 0.92], params=534026, profile="smoke")
     registry.record_run("03_overfit", 61.23, "ok", "smoke", "tensorflow", "CPU (2 cores)")
     data = registry.read("smoke")
-    md = registry.as_markdown(data)
+    md = readme.as_markdown(data)
     assert md.splitlines()[0].startswith("| stage | model | split | accuracy")
     assert "| 03_overfit | overfit | validation | 0.9100 ± 0.0141 |" in md
     assert "534,026" in md
@@ -106,15 +106,15 @@ def test_update_readme_replaces_only_the_marked_section(scratch_home, tmp_path, 
     from fmnist.cli import main
 
     registry.record("01_baseline", "dense", "validation", [0.8, 0.82], seeds=[0, 1], profile="full")
-    readme = tmp_path / "README.md"
-    readme.write_text("# Title\n\n<!-- results:start -->\nold table\n<!-- results:end -->\n\nAfter.\n")
-    assert main(["report", "--update-readme", str(readme)]) == 0
-    text = readme.read_text()
+    readme_file = tmp_path / "README.md"
+    readme_file.write_text("# Title\n\n<!-- results:start -->\nold table\n<!-- results:end -->\n\nAfter.\n")
+    assert main(["report", "--update-readme", str(readme_file)]) == 0
+    text = readme_file.read_text()
     assert text.startswith("# Title\n\n<!-- results:start -->\n| stage |")
     assert "old table" not in text and text.endswith("<!-- results:end -->\n\nAfter.\n")
     assert "0.8100 ± 0.0141" in text
     assert "updated" in capsys.readouterr().out
-    assert registry.update_readme(readme, registry.read("full")) is False  # idempotent
+    assert readme.update_readme(readme_file, registry.read("full")) is False  # idempotent
 
 
 def test_update_readme_without_markers_says_what_to_add(scratch_home, tmp_path, capsys):
@@ -171,3 +171,11 @@ def test_validation_records_are_replaced_without_history(scratch_home):
     registry.record("05_x", "m", "validation", [0.9, 0.91], profile="smoke", extra={"model_sha256": "aaa"})
     registry.record("05_x", "m", "validation", [0.8, 0.81], profile="smoke", extra={"model_sha256": "bbb"})
     assert "earlier_tests" not in registry.get("05_x", "m", "validation", profile="smoke")["extra"]
+
+
+def test_readme_writing_is_still_reachable_through_registry():
+    """README-writing moved to fmnist.readme; code that imports it from registry keeps working."""
+    assert registry.as_markdown is readme.as_markdown and registry.update_readme is readme.update_readme
+    assert registry.README_START == readme.README_START
+    with pytest.raises(AttributeError):
+        registry.no_such_name  # noqa: B018

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from conftest import backdate_records
 
-from fmnist import cli, registry, runner
+from fmnist import cli, readme, registry, runner
 from fmnist.errors import FmnistError, NotebookError
 
 
@@ -73,8 +73,61 @@ def test_failure_names_notebook_cell_and_error(series, scratch_home):
     assert message.startswith("01_broken.ipynb failed in code cell 2 of 3 (`raise ValueError('boom')`): ValueError: boom")
     assert "01_broken.failed.ipynb" in message
     assert (scratch_home / "runs" / "smoke" / "01_broken.failed.ipynb").exists()
-    statuses = {r["stage"]: r["status"] for r in registry.read("smoke")["runs"]}
-    assert statuses == {"00_first": "ok", "01_broken": "failed"}
+    assert {r["stage"]: r["status"] for r in registry.read("smoke")["runs"]} == {"00_first": "ok"}
+    failed = registry.read("smoke", runner.failed_runs_file("smoke"))["runs"]
+    assert [(r["stage"], r["status"]) for r in failed] == [("01_broken", "failed")]
+
+
+RECORDING_CELL = """from fmnist import registry
+data = registry.read("full")
+data["records"].append({"stage": "00_first", "model": "fake", "split": "validation",
+                        "accuracy": registry.summarise([0.5, 0.7]), "time": registry.now()})
+registry.write(data, "full")"""
+
+
+@pytest.fixture
+def full_series(scratch_home):
+    """A tiny series whose notebook records a result in the full profile, and a README to regenerate."""
+    folder = scratch_home / "notebooks"
+    make_notebook(folder / "00_first.ipynb", RECORDING_CELL, "print('Backend: tensorflow on CPU (2 cores)')")
+    make_notebook(folder / "01_broken.ipynb", "raise ValueError('boom')")
+    (scratch_home / "README.md").write_text(
+        f"# Series\n\n{readme.README_START}\nold\n{readme.README_END}\n")
+    return folder
+
+
+def test_a_full_run_regenerates_readme_so_the_readme_check_passes(full_series, scratch_home):
+    """`make run` followed by `make test`: the run rewrites README's results section itself."""
+    before = (scratch_home / "README.md").read_text()
+    stream = io.StringIO()
+    runner.run("full", only=["00"], folder=full_series, stream=stream)
+    assert (scratch_home / "README.md").read_text() != before
+    assert readme.is_current(scratch_home / "README.md", registry.read("full"))  # the check of test_readme.py
+    assert "| 00_first | fake | validation | 0.6000 ± 0.1414 |" in (scratch_home / "README.md").read_text()
+    assert "README.md: results section regenerated" in stream.getvalue()
+
+
+def test_a_failed_full_run_leaves_the_committed_registry_alone(full_series, scratch_home):
+    with pytest.raises(NotebookError):
+        runner.run("full", only=["01"], folder=full_series, stream=io.StringIO())
+    assert not (scratch_home / "results" / "full.json").exists()  # nothing committed was written
+    assert registry.read("full", runner.failed_runs_file("full"))["runs"][0]["status"] == "failed"
+    assert runner.failed_runs_file("full").is_relative_to(scratch_home / "runs")  # git-ignored
+
+
+def test_the_plan_says_what_runs_how_long_it_took_and_what_it_rewrites(full_series, scratch_home):
+    registry.record_run("00_first", 7200.0, "ok", "full", "tensorflow", "CPU (2 cores)")
+    registry.record_run("01_broken", 30.0, "ok", "full", "tensorflow", "GPU (H100)")
+    chosen = runner.notebooks(full_series)
+    text = runner.plan(chosen, "full", machine="CPU (2 cores)")
+    assert "2 notebook(s) in the full profile on CPU (2 cores)" in text
+    assert "00_first: 2.0 h last time" in text
+    assert "01_broken: no earlier run on this kind of machine" in text  # its time was on a GPU
+    assert "rewrites committed outputs" in text and "README" in text
+    assert "committed files stay untouched" in runner.plan(chosen, "smoke", machine="CPU (2 cores)")
+    stream = io.StringIO()
+    runner.run("full", only=["00"], folder=full_series, stream=stream)
+    assert stream.getvalue().startswith("fmnist run: 1 notebook(s) in the full profile")
 
 
 def test_cli_prints_one_line_on_failure(series, capsys):

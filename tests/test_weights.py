@@ -34,7 +34,7 @@ def test_weights_dir_without_the_file_says_what_to_do(tmp_path, monkeypatch):
         weights.resolve("mobilenet_v2")
 
 
-def test_keras_cache_then_download(tmp_path, monkeypatch):
+def test_keras_cache_then_download(scratch_home, tmp_path, monkeypatch):
     monkeypatch.delenv("FMNIST_WEIGHTS_DIR", raising=False)
     monkeypatch.setattr(weights, "KERAS_MODELS_DIR", tmp_path)
     assert weights.resolve("vgg16").argument == "imagenet"
@@ -42,7 +42,22 @@ def test_keras_cache_then_download(tmp_path, monkeypatch):
     assert "Keras cache" in weights.resolve("vgg16").source
 
 
-def test_failed_download_is_one_clear_error(tmp_path, monkeypatch):
+def test_the_repository_folder_comes_before_the_keras_cache(scratch_home, tmp_path, monkeypatch):
+    """models/imagenet/ is found by every entry point with no variable set."""
+    monkeypatch.delenv("FMNIST_WEIGHTS_DIR", raising=False)
+    monkeypatch.setattr(weights, "KERAS_MODELS_DIR", tmp_path)
+    (tmp_path / weights.file_name("vgg16")).write_bytes(b"cached")
+    local = scratch_home / "models" / "imagenet" / weights.file_name("vgg16")
+    local.parent.mkdir(parents=True)
+    local.write_bytes(b"local")
+    found = weights.resolve("vgg16")
+    assert found.argument == str(local) and found.sha256 == weights.sha256(local)
+    assert "models/imagenet/" in found.source and str(scratch_home) not in found.source  # no machine path
+    monkeypatch.setenv("FMNIST_WEIGHTS_DIR", str(tmp_path))  # the variable still wins
+    assert weights.resolve("vgg16").argument == str(tmp_path / weights.file_name("vgg16"))
+
+
+def test_failed_download_is_one_clear_error(scratch_home, tmp_path, monkeypatch):
     import keras
 
     monkeypatch.delenv("FMNIST_WEIGHTS_DIR", raising=False)
@@ -52,8 +67,12 @@ def test_failed_download_is_one_clear_error(tmp_path, monkeypatch):
         raise OSError("URL fetch failure")
 
     monkeypatch.setattr(keras.applications, "VGG16", offline)
-    with pytest.raises(WeightsError, match=r"could not download .* set FMNIST_WEIGHTS_DIR"):
+    with pytest.raises(WeightsError) as info:
         weights.imagenet_base("vgg16", (32, 32, 3))
+    message = str(info.value)
+    assert "could not download" in message and "(OSError: URL fetch failure)" in message  # the real reason
+    assert "create the folder models/imagenet/" in message and weights.file_name("vgg16") in message
+    assert "shared" not in message  # only folders the reader has
 
 
 def test_a_file_that_is_not_weights_is_reported(tmp_path, monkeypatch):

@@ -34,6 +34,7 @@ def _run(args) -> int:
 
 
 def _report(args) -> int:
+    from fmnist import readme as readme_section
     from fmnist import registry
 
     data = registry.read(args.profile)
@@ -42,16 +43,14 @@ def _report(args) -> int:
 
         print(provenance_text(data), end="")
     elif args.update_readme is not None:
-        from fmnist.paths import repo_root
-
-        readme = args.update_readme or repo_root() / "README.md"  # the repository's, from any folder
-        changed = registry.update_readme(readme, data)
+        readme = args.update_readme or readme_section.default_path()  # the repository's, from any folder
+        changed = readme_section.update_readme(readme, data)
         print(f"{readme}: results section {'updated' if changed else 'already up to date'} "
               f"({args.profile} profile)")
     elif args.format == "json":
         print(json.dumps(data, indent=1))
     elif args.format == "markdown":
-        print(registry.as_markdown(data), end="")
+        print(readme_section.as_markdown(data), end="")
     else:
         print(registry.as_text(data), end="")
     return 0

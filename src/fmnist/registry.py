@@ -3,8 +3,8 @@
 ``results/<profile>.json`` holds ``records`` (one per stage, model and split, with the
 values of every seed, their mean and standard deviation, and where they were produced)
 and ``runs`` (the wall time of each notebook run). Writes are atomic: a crash leaves the
-previous file whole. `fmnist report` prints it as a table, Markdown or JSON, and
-`fmnist report --update-readme` writes the Markdown into README.md's results section.
+previous file whole. `fmnist report` prints it as a table or JSON; README's Markdown
+results section is `fmnist.readme`'s.
 """
 
 from __future__ import annotations
@@ -249,46 +249,16 @@ def rows(data: dict) -> list[dict]:
     return out
 
 
-def _markdown_table(table: list[dict]) -> list[str]:
-    header = list(table[0])
-    return (["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-            + ["| " + " | ".join(str(row[h]) for h in header) + " |" for row in table])
+_MOVED_TO_README = ("as_markdown", "update_readme", "README_START", "README_END")
 
 
-def as_markdown(data: dict) -> str:
-    """A Markdown table of the records, then one of the notebook runs that produced them."""
-    table = rows(data)
-    if not table:
-        return "_No results recorded yet._\n"
-    lines = _markdown_table(table)
-    if data.get("runs"):
-        runs = [{"notebook": r["stage"], "status": r["status"], "wall time": f"{r['seconds']:.0f} s",
-                 "backend": r.get("backend") or "", "device": r.get("device") or "", "finished": r["time"]}
-                for r in data["runs"]]
-        lines += ["", "Notebook runs that produced them:", ""] + _markdown_table(runs)
-    return "\n".join(lines) + "\n"
+def __getattr__(name: str):
+    """README-writing moved to `fmnist.readme`; its old names here still work."""
+    if name in _MOVED_TO_README:
+        from fmnist import readme
 
-
-README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
-
-
-def update_readme(readme: Path | str, data: dict) -> bool:
-    """Replace the table between README's results markers by `as_markdown(data)`, atomically.
-
-    Returns whether the file changed. Missing markers are an error that says what to add.
-    """
-    readme = Path(readme)
-    if not readme.is_file():
-        raise FmnistError(f"{readme} does not exist: give the path of the README to update.")
-    text = readme.read_text()
-    start, end = text.find(README_START), text.find(README_END)
-    if start < 0 or end < start:
-        raise FmnistError(f"{readme} has no results section: add a line {README_START} and a line "
-                          f"{README_END} where the table should go.")
-    updated = text[:start + len(README_START)] + "\n" + as_markdown(data) + text[end:]
-    if updated != text:
-        paths.write_text_atomic(readme, updated)
-    return updated != text
+        return getattr(readme, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def as_text(data: dict) -> str:

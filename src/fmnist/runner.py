@@ -4,6 +4,12 @@ In the ``full`` profile notebooks are executed in place, since their stored outp
 readers see; other profiles write the executed copies to ``runs/<profile>/``, so a smoke run
 never overwrites full results. Every write is atomic. A failing cell stops the run with the
 notebook, the cell and the error, and the partly executed notebook is kept for inspection.
+
+Before it starts, a run prints its plan: the notebooks, what each took last time on this kind
+of machine (from the profile's runs table) and, in ``full``, that it rewrites committed files.
+A failed run is recorded in ``runs/<profile>/failed-runs.json`` (git-ignored), never in the
+committed ``results/full.json``. After a ``full`` run, finished or not, README's results
+section is regenerated from ``results/full.json``, so the README test stays green.
 """
 
 from __future__ import annotations
@@ -116,18 +122,87 @@ def output_path(path: Path, profile: str) -> Path:
     return path if profile == "full" else paths.runs_dir(profile) / path.name
 
 
+def this_machine() -> str:
+    """This machine as the runs table names devices: 'CPU (<n> cores)' unless a GPU is visible.
+
+    Read without importing a deep-learning library (the plan must print at once): an NVIDIA GPU
+    shows up as /proc/driver/nvidia/gpus; the name recorded by the notebooks is then unknown here.
+    """
+    if Path("/proc/driver/nvidia/gpus").is_dir() and any(Path("/proc/driver/nvidia/gpus").iterdir()):
+        return "GPU"
+    return f"CPU ({os.cpu_count()} cores)"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def plan(chosen: list[Path], profile: str, machine: str | None = None) -> str:
+    """What a run will do: each notebook with its last successful wall time on this kind of machine."""
+    machine = machine or this_machine()
+    last = {r["stage"]: r for r in registry.read(profile)["runs"]
+            if r.get("status") == "ok" and (r.get("device") or "").startswith(machine)}
+    lines = [f"fmnist run: {len(chosen)} notebook(s) in the {profile} profile on {machine}:"]
+    known = 0.0
+    for path in chosen:
+        previous = last.get(path.stem)
+        if previous:
+            known += previous["seconds"]
+            lines.append(f"  {path.stem}: {_duration(previous['seconds'])} last time ({previous['time'][:10]})")
+        else:
+            lines.append(f"  {path.stem}: no earlier run on this kind of machine")
+    if known:
+        lines.append(f"  recorded total: about {_duration(known)} (more from a fresh clone, less when recorded work is reused: README, "Two commands")")
+    if profile == "full":
+        lines.append("  This rewrites committed outputs: the notebooks in place, figures/full/, models/full/, "
+                     "results/full.json and README's results section (`git diff` shows the changes, "
+                     "`git checkout -- .` undoes them).")
+    else:
+        lines.append(f"  Writes executed copies to runs/{profile}/; committed files stay untouched.")
+    return "\n".join(lines)
+
+
+def failed_runs_file(profile: str) -> Path:
+    """Where failed runs are recorded: an ignored file, so a failure never dirties the committed registry."""
+    return paths.runs_dir(profile) / "failed-runs.json"
+
+
+def regenerate_readme(stream=sys.stderr) -> None:
+    """Rewrite README's results section from results/full.json (if the repository has a README)."""
+    from fmnist import readme
+
+    target = readme.default_path()
+    if target.is_file():
+        changed = readme.update_readme(target, registry.read("full"))
+        print(f"README.md: results section {'regenerated' if changed else 'already up to date'} "
+              f"from results/full.json", file=stream)
+
+
 def run(profile: str = "full", only: list[str] | None = None, folder: Path | None = None,
         stream=sys.stderr) -> list[tuple[str, float]]:
     """Run the selected notebooks in order; return (notebook, seconds) for each."""
-    import nbformat
-    from tqdm.auto import tqdm
-
     from fmnist.profiles import get_profile
 
     profile = get_profile(profile).name
     chosen = select(notebooks(folder), only)
     if not chosen:
         raise FmnistError("No notebooks found in notebooks/ (expected names like 00_problem_and_data.ipynb).")
+    print(plan(chosen, profile), file=stream, flush=True)
+    try:
+        return _run_each(chosen, profile, stream)
+    finally:
+        if profile == "full":  # notebooks record as they go, so even a failed run can change the table
+            regenerate_readme(stream)
+
+
+def _run_each(chosen: list[Path], profile: str, stream) -> list[tuple[str, float]]:
+    import nbformat
+    from tqdm.auto import tqdm
+
     timings = []
     for number, path in enumerate(chosen, 1):
         n_code = sum(1 for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
@@ -141,7 +216,8 @@ def run(profile: str = "full", only: list[str] | None = None, folder: Path | Non
                 failed_copy = paths.runs_dir(profile) / f"{path.stem}.failed.ipynb"
                 with paths.atomic_path(failed_copy) as tmp:
                     nbformat.write(exc.notebook, tmp)
-                registry.record_run(path.stem, seconds, "failed", profile, *where_it_ran(exc.notebook))
+                registry.record_run(path.stem, seconds, "failed", profile, *where_it_ran(exc.notebook),
+                                    path=failed_runs_file(profile))
                 raise NotebookError(f"{exc} (partly executed copy: {failed_copy})") from None
         seconds = time.perf_counter() - start
         with paths.atomic_path(output_path(path, profile)) as tmp:

@@ -1,15 +1,17 @@
 """ImageNet weights for the transfer-learning stage, offline or online, and which ones were used.
 
-`resolve()` looks for the weight file of a base model in this order:
+`resolve()` looks for the weight file of a base model in this order, the same for every entry
+point (make, `fmnist run`, pytest, a notebook opened in JupyterLab):
 
-1. the folder named by ``$FMNIST_WEIGHTS_DIR`` (CI points it at its copy of the weight files);
-2. Keras' own cache, ``~/.keras/models/``;
-3. otherwise Keras downloads the official file (``weights="imagenet"``), which needs internet.
+1. the folder named by ``$FMNIST_WEIGHTS_DIR``, if set (then the file must be there);
+2. ``models/imagenet/`` in the repository (git-ignored; README says what to put there);
+3. Keras' own cache, ``~/.keras/models/``;
+4. otherwise Keras downloads the official file (``weights="imagenet"``), which needs internet.
 
 Files are loaded by path, since Keras checks an md5 of its own file when asked for
-``"imagenet"`` and the offline VGG16 file differs from it (an offline copy need not be byte-identical to Keras' download).
+``"imagenet"`` and an offline copy may differ from it byte for byte.
 `imagenet_base()` builds the frozen-able base and turns a failed download into an error that
-says which variable to set and which file to put where.
+gives Keras' reason and names the folder to put the file in.
 """
 
 from __future__ import annotations
@@ -19,9 +21,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from fmnist import paths
 from fmnist.errors import FmnistError
 
 KERAS_MODELS_DIR = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "models"  # Keras' weight cache
+DEFAULT_DIR = Path("models") / "imagenet"  # inside the repository, git-ignored
+
+
+def default_dir() -> Path:
+    """The repository's folder for offline ImageNet weights (``models/imagenet/``)."""
+    return paths.repo_root() / DEFAULT_DIR
 
 
 class WeightsError(FmnistError):
@@ -64,14 +73,19 @@ def resolve(model: str, alpha: float = 1.0) -> Weights:
         path = Path(folder).expanduser() / name
         if not path.is_file():
             raise WeightsError(
-                f"FMNIST_WEIGHTS_DIR={folder} has no {name}. Put the file there (offline copies: "
-                f"any folder holding Keras' weight files), point FMNIST_WEIGHTS_DIR at the folder that has it, or unset "
-                f"it to let Keras download the official weights (needs internet)."
+                f"FMNIST_WEIGHTS_DIR={folder} has no {name}. Put the file there, point "
+                f"FMNIST_WEIGHTS_DIR at the folder that has it, or unset it to use {DEFAULT_DIR}/ "
+                f"or let Keras download the official weights (needs internet)."
             )
-        return Weights(str(path), f"file {path} (sha256 {sha256(path)[:16]}…, from $FMNIST_WEIGHTS_DIR)", sha256(path))
+        # the file name only: stored notebook outputs must not show a machine's paths
+        return Weights(str(path), f"file {name} (sha256 {sha256(path)[:16]}…, from $FMNIST_WEIGHTS_DIR)", sha256(path))
+    local = default_dir() / name
+    if local.is_file():
+        digest = sha256(local)
+        return Weights(str(local), f"file {DEFAULT_DIR / name} (sha256 {digest[:16]}…, repository folder)", digest)
     cached = KERAS_MODELS_DIR / name
     if cached.is_file():
-        return Weights(str(cached), f"file {cached} (sha256 {sha256(cached)[:16]}…, Keras cache)", sha256(cached))
+        return Weights(str(cached), f"file {name} (sha256 {sha256(cached)[:16]}…, Keras cache)", sha256(cached))
     return Weights("imagenet", "downloaded by Keras (official ImageNet weights)")
 
 
@@ -88,10 +102,11 @@ def imagenet_base(model: str, input_shape: tuple[int, int, int], alpha: float = 
                                                   input_shape=input_shape, alpha=alpha)
     except Exception as exc:
         if weights.argument == "imagenet":
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "no message"
             raise WeightsError(
-                f"Keras could not download the ImageNet weights for {model} ({type(exc).__name__}). "
-                f"Offline, set FMNIST_WEIGHTS_DIR to a folder holding {file_name(model, alpha)} "
-                f"(the file Keras would download, under the same name)."
+                f"Keras could not download the ImageNet weights for {model} ({type(exc).__name__}: {reason}). "
+                f"Offline, create the folder {DEFAULT_DIR}/ in the repository and put "
+                f"{file_name(model, alpha)} in it (or set FMNIST_WEIGHTS_DIR to a folder holding it)."
             ) from None
         raise WeightsError(f"{weights.argument}: cannot be loaded as {model} weights ({exc}).") from None
     print(f"{model}{'' if model == 'vgg16' else f' (alpha {alpha})'} ImageNet weights: {weights.source}")
