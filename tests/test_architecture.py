@@ -17,11 +17,12 @@ PACKAGE = REPO / "src" / "fmnist"
 
 # Lowest first. The names are what README's "Layout" section describes.
 TIERS = {
-    "foundations": ["errors", "paths", "native_logs", "repro", "augment", "references", "weights", "losses"],
-    "data": ["data", "environment"],
-    "profiles": ["profiles", "registry", "session", "figures", "colab"],
+    "foundations": ["errors", "version", "paths", "native_logs", "repro", "augment", "references", "weights",
+                    "losses", "progress", "tables"],
+    "data": ["data", "environment", "stats", "neighbours"],
+    "profiles": ["profiles", "registry", "session", "figures", "colab", "readme", "test_history"],
     "training": ["plots", "decisions", "imagenet", "training", "iterations"],
-    "evaluation": ["predict", "evaluation"],
+    "evaluation": ["predict", "prediction_cache", "stage_models", "evaluation"],
     "running": ["runner", "prerequisites", "header", "opening"],
     "interface": ["cli", "__init__", "__main__"],
 }

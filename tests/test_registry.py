@@ -171,11 +171,3 @@ def test_validation_records_are_replaced_without_history(scratch_home):
     registry.record("05_x", "m", "validation", [0.9, 0.91], profile="smoke", extra={"model_sha256": "aaa"})
     registry.record("05_x", "m", "validation", [0.8, 0.81], profile="smoke", extra={"model_sha256": "bbb"})
     assert "earlier_tests" not in registry.get("05_x", "m", "validation", profile="smoke")["extra"]
-
-
-def test_readme_writing_is_still_reachable_through_registry():
-    """README-writing moved to fmnist.readme; code that imports it from registry keeps working."""
-    assert registry.as_markdown is readme.as_markdown and registry.update_readme is readme.update_readme
-    assert registry.README_START == readme.README_START
-    with pytest.raises(AttributeError):
-        registry.no_such_name  # noqa: B018

@@ -21,7 +21,7 @@ everything they would otherwise repeat, one concern per module:
 - `runner`, `cli`: the `fmnist` command (run the series, report results, check data, predict)
 """
 
-__version__ = "0.1.0"
+from fmnist.version import __version__  # noqa: E402
 
 from fmnist.errors import FmnistError  # noqa: E402
 from fmnist.data import CLASS_NAMES, load, prepare  # noqa: E402

@@ -67,9 +67,9 @@ def versions() -> dict[str, str]:
     import keras
     import numpy
 
-    import fmnist
+    from fmnist.version import __version__
 
-    found = {"python": platform.python_version(), "fmnist": fmnist.__version__,
+    found = {"python": platform.python_version(), "fmnist": __version__,
              "keras": keras.__version__, "numpy": numpy.__version__}
     name = keras.backend.backend()
     module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(name)

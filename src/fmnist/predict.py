@@ -22,8 +22,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +30,7 @@ import numpy as np
 from fmnist import paths
 from fmnist.data import CLASS_NAMES
 from fmnist.errors import FmnistError
+from fmnist.native_logs import quiet_native_logs
 
 SIZE = 28
 DEFAULT_MODEL = Path("models") / "full" / "04_regularisation.keras"
@@ -197,40 +196,12 @@ def check_model_path(path: Path | str | None) -> Path:
     return chosen
 
 
-@contextmanager
-def _without_native_logs():
-    """Hold back TensorFlow's C++ start-up lines, which ignore TF_CPP_MIN_LOG_LEVEL; pass on the rest.
-
-    They go straight to file descriptor 2, so it is pointed at a temporary file while Keras works,
-    then everything but those lines (warnings, for one) is written to stderr.
-    """
-    from fmnist.native_logs import NATIVE_LOG_LINE
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            text = captured.read().decode("utf-8", errors="replace")
-            kept = [line for line in text.splitlines(keepends=True)
-                    if not NATIVE_LOG_LINE.match(line.rstrip("\n"))]
-            if kept:
-                sys.stderr.write("".join(kept))
-                sys.stderr.flush()
-
-
 def load_model(path: Path | str | None = None):
     """The Keras model at `path` (default: `default_model_path()`), loaded without its optimizer."""
     chosen = check_model_path(path)
     # As the runner does: TensorFlow's C++ chatter is not for readers.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _without_native_logs():
+    with quiet_native_logs():
         import keras  # lazily, and with whatever backend the user configured
 
         # A model fine-tuned with label smoothing carries its loss in a nested model's config, and
@@ -261,7 +232,7 @@ def predict_pixels(model, pixels: np.ndarray, name: str = "the model") -> np.nda
             f"like the from-scratch models of notebooks 01-04. Pass one of those with --model."
         )
     x = (np.asarray(pixels, dtype=np.float32) / 255.0).reshape((len(pixels),) + wanted)
-    with _without_native_logs():
+    with quiet_native_logs():
         probs = np.asarray(model.predict(x, verbose=0), dtype=np.float64)
     if probs.ndim != 2 or probs.shape[1] != len(CLASS_NAMES):
         raise ModelError(f"{name} gives outputs of shape {probs.shape[1:]}, not the {len(CLASS_NAMES)} "

@@ -249,18 +249,6 @@ def rows(data: dict) -> list[dict]:
     return out
 
 
-_MOVED_TO_README = ("as_markdown", "update_readme", "README_START", "README_END")
-
-
-def __getattr__(name: str):
-    """README-writing moved to `fmnist.readme`; its old names here still work."""
-    if name in _MOVED_TO_README:
-        from fmnist import readme
-
-        return getattr(readme, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def as_text(data: dict) -> str:
     """A plain-text table of the records, and the notebooks' wall times."""
     import pandas as pd

@@ -156,7 +156,7 @@ def plan(chosen: list[Path], profile: str, machine: str | None = None) -> str:
         else:
             lines.append(f"  {path.stem}: no earlier run on this kind of machine")
     if known:
-        lines.append(f"  recorded total: about {_duration(known)} (more from a fresh clone, less when recorded work is reused: README, "Two commands")")
+        lines.append(f"  recorded total: about {_duration(known)} (more from a fresh clone, less when recorded work is reused: README, 'Two commands')")
     if profile == "full":
         lines.append("  This rewrites committed outputs: the notebooks in place, figures/full/, models/full/, "
                      "results/full.json and README's results section (`git diff` shows the changes, "
