@@ -22,7 +22,8 @@ def pip_route() -> dict[str, str]:
 
 
 def conda_route() -> dict[str, str]:
-    """The conda packages listed under `dependencies:` (the nested pip section excluded)."""
+    """The packages listed under `dependencies:`, those of its nested pip section included (not the
+    project itself): what conda-forge lacks is installed by pip there."""
     found, section = {}, None
     for line in (REPO / "environment.yml").read_text().splitlines():
         line = line.split("#", 1)[0].rstrip()
@@ -32,6 +33,9 @@ def conda_route() -> dict[str, str]:
             name, spec = parse(line[4:])
             if name not in ("python", "pip"):
                 found[name] = spec
+        elif section == "dependencies" and line.startswith("      - ") and line.strip() != "- -e .":
+            name, spec = parse(line.strip()[2:])
+            found[name] = spec
     return found
 
 
