@@ -4,6 +4,7 @@
     fmnist report [--profile P] [--format table|markdown|json] [--update-readme [PATH]]
     fmnist data
     fmnist predict IMAGE [IMAGE ...] [--model PATH] [--top K] [--json]
+    fmnist bench [--epochs N] [--images N]
 
 Errors the package raises on purpose are printed as one line on stderr, exit status 1.
 `predict` reports each unusable image that way, predicts the others, and exits 1 if any failed.
@@ -109,6 +110,11 @@ def parser() -> argparse.ArgumentParser:
                          help="how many classes to show per image (default: 3)")
     predict.add_argument("--json", action="store_true", help="print a JSON list instead of tables")
     predict.set_defaults(func=_predict)
+
+    bench = sub.add_parser("bench", help="time notebook 04's final recipe: seconds per epoch, images/s")
+    bench.add_argument("--epochs", type=int, default=3, help="epochs to train (default 3; the first compiles)")
+    bench.add_argument("--images", type=int, metavar="N", help="only the first N training images (default: all)")
+    bench.set_defaults(func=lambda args: __import__("fmnist.bench").bench.bench(args.epochs, args.images) and 0)
     return top
 
 
