@@ -253,8 +253,10 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
             inputs = {"x": AugmentedBatches(x_train, y_train, batch_size, seed=seed, **augment)}
         else:
             inputs = {"x": x_train, "y": y_train, "batch_size": batch_size}
+        # Validation batches as large as the evaluation's below: on JAX every new batch shape
+        # compiles the step anew, and one shape for both saves two compilations per model.
         history = model.fit(**inputs, epochs=epochs, validation_data=(split.x_val, split.y_val),
-                            callbacks=fit_callbacks, verbose=verbose)
+                            validation_batch_size=1024, callbacks=fit_callbacks, verbose=verbose)
         result.seconds.append(time.perf_counter() - start)
         val_loss, val_acc = model.evaluate(split.x_val, split.y_val, batch_size=1024, verbose=0)
         result.histories.append({k: [float(v) for v in vs] for k, vs in history.history.items()})
