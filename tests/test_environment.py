@@ -17,7 +17,8 @@ def parse(requirement: str) -> tuple[str, str]:
 
 def pip_route() -> dict[str, str]:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    requirements = project["dependencies"] + project["optional-dependencies"]["test"]
+    extras = project["optional-dependencies"]
+    requirements = project["dependencies"] + extras["tensorflow"] + extras["test"]
     return dict(parse(r) for r in requirements)
 
 

@@ -5,6 +5,7 @@
     fmnist data
     fmnist predict IMAGE [IMAGE ...] [--model PATH] [--top K] [--json]
     fmnist fork https://github.com/OWNER/NAME
+    fmnist bench [--epochs N] [--images N]
 
 Errors the package raises on purpose are printed as one line on stderr, exit status 1.
 `predict` reports each unusable image that way, predicts the others, and exits 1 if any failed.
@@ -129,6 +130,10 @@ def parser() -> argparse.ArgumentParser:
     fork = sub.add_parser("fork", help="point every notebook's Colab badge and setup cell at a fork")
     fork.add_argument("address", help="the fork's address, https://github.com/OWNER/NAME")
     fork.set_defaults(func=_fork)
+    bench = sub.add_parser("bench", help="time notebook 04's final recipe: seconds per epoch, images/s")
+    bench.add_argument("--epochs", type=int, default=3, help="epochs to train (default 3; the first compiles)")
+    bench.add_argument("--images", type=int, metavar="N", help="only the first N training images (default: all)")
+    bench.set_defaults(func=lambda args: __import__("fmnist.bench").bench.bench(args.epochs, args.images) and 0)
     return top
 
 

@@ -69,12 +69,31 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def _tensorboard_available() -> bool:
-    try:  # Keras' TensorBoard callback writes through tf.summary, which needs both packages
+    """Whether Keras' TensorBoard callback can run: it writes through tf.summary, so it needs the
+    TensorFlow backend (on JAX or torch, TensorFlow is not imported at all, even when installed)."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    try:
         import tensorboard  # noqa: F401
         import tensorflow  # noqa: F401
     except ImportError:
         return False
     return True
+
+
+_said_csv = False
+
+
+def _csv_logger(log_dir) -> keras.callbacks.Callback:
+    """The backend-neutral stand-in for TensorBoard: one CSV row of metrics per epoch."""
+    global _said_csv
+    if not _said_csv:  # once per kernel, not once per seed
+        print(f"TensorBoard logging needs the TensorFlow backend (this is {keras.backend.backend()}): "
+              f"logging each epoch's metrics to {log_dir.parent.relative_to(paths.repo_root())}/<run>.csv "
+              f"with CSVLogger instead")
+        _said_csv = True
+    log_dir.parent.mkdir(parents=True, exist_ok=True)
+    return keras.callbacks.CSVLogger(str(log_dir.with_suffix(".csv")))
 
 
 def standard_callbacks(name: str, seed: int, *, early_stopping: int | None, monitor: str,
@@ -92,9 +111,10 @@ def standard_callbacks(name: str, seed: int, *, early_stopping: int | None, moni
         folder.mkdir(parents=True, exist_ok=True)
         callbacks.append(keras.callbacks.ModelCheckpoint(str(folder / f"{name}_seed{seed}.keras"),
                                                          monitor=monitor, save_best_only=True))
-    if tensorboard and _tensorboard_available():
+    if tensorboard:
         log_dir = paths.logs_dir(session.profile.name, session.stage) / f"{name}_seed{seed}"
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir)))
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir)) if _tensorboard_available()
+                         else _csv_logger(log_dir))
     return callbacks
 
 
@@ -319,7 +339,7 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
         else:
             inputs = {"x": x_train, "y": y_train, "batch_size": batch_size}
         return model.fit(**inputs, epochs=epochs, validation_data=(split.x_val, split.y_val),
-                         callbacks=standard + (callbacks() if callbacks else []), verbose=verbose)
+                         validation_batch_size=1024, callbacks=standard + (callbacks() if callbacks else []), verbose=verbose)
 
     settings = {"epochs": epochs, "batch_size": batch_size, "loss": _serialized(loss), "augment": augment}
     resumable = resume and callbacks is None  # extra callbacks cannot be fingerprinted
