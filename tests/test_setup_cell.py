@@ -132,6 +132,13 @@ def test_native_log_lines_are_held_back_and_everything_else_passed_on():
     assert done.stderr == "a real error the reader must see\ndone\n"
 
 
+TENSORFLOW_LEG = pytest.mark.skipif(
+    __import__("importlib.util").util.find_spec("tensorflow") is None
+    or __import__("os").environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow",
+    reason="TensorFlow's native start-up lines exist only on the TensorFlow backend (make test's first leg)")
+
+
+@TENSORFLOW_LEG
 def test_importing_keras_inside_the_block_prints_no_native_lines():
     script = "import fmnist\nwith fmnist.quiet_native_logs():\n    import keras\nprint(keras.__version__)"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
@@ -153,6 +160,7 @@ def test_no_committed_output_has_native_tensorflow_lines(path):
     assert native_lines(nbformat.read(path, as_version=4)) == []
 
 
+@TENSORFLOW_LEG
 def test_a_plain_nbconvert_execute_has_no_native_tensorflow_lines(tmp_path):
     """Not through `fmnist run`: plain `jupyter nbconvert --execute`, as a reader's JupyterLab would run it."""
     out = tmp_path / "00.ipynb"
