@@ -21,9 +21,9 @@ TIERS = {
                     "losses", "progress", "tables"],
     "data": ["data", "environment", "stats", "neighbours"],
     "profiles": ["profiles", "registry", "session", "figures", "colab", "readme", "test_history"],
-    "training": ["plots", "decisions", "imagenet", "training", "iterations"],
+    "training": ["training", "iterations", "decisions", "imagenet", "plots"],
     "evaluation": ["predict", "prediction_cache", "stage_models", "evaluation"],
-    "running": ["runner", "prerequisites", "header", "opening"],
+    "running": ["runner", "prerequisites", "header", "opening", "bench"],
     "interface": ["cli", "__init__", "__main__"],
 }
 TIER_OF = {module: rank for rank, modules in enumerate(TIERS.values()) for module in modules}
@@ -46,6 +46,13 @@ def imported_modules(path) -> set[str]:
                 if parts[0] == "fmnist":
                     found.add(parts[1] if len(parts) > 1 else "__init__")
     return found - {path.stem}
+
+
+def test_readme_draws_the_same_tiers():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for tier, modules in TIERS.items():
+        shown = [m for m in modules if not m.startswith("__")]
+        assert f"| {tier} | " + ", ".join(f"`{m}`" for m in shown) + " |" in readme, tier
 
 
 def test_every_module_has_a_tier():

@@ -3,22 +3,24 @@
 The notebooks tell the story and keep the architectures visible; this package owns
 everything they would otherwise repeat, one concern per module:
 
-- `data`: finding, checking and loading the genuine dataset; class names
-- `profiles`: full / small / smoke data regimes, budgets and splits
-- `repro`, `session`, `environment`: seeding, the running notebook's stage, where it runs
-- `opening`, `header`, `colab`, `prerequisites`, `native_logs`: the setup cell every notebook opens with; what Colab
-  lacks; the earlier notebooks a notebook builds on; TensorFlow's native start-up lines kept out of outputs
-- `paths`, `figures`: where outputs go, written atomically; the one figure helper
-- `training`, `augment`, `plots`: the one training path, fast augmentation, shared plots
-- `decisions`, `iterations`: keep-or-roll-back decisions from recorded results; the one-change-at-a-time
-  search over a model configuration, KerasTuner search and retraining on train + validation
-- `weights`, `imagenet`: ImageNet weights offline or online; inputs, cached features, fine-tuning batches
-- `registry`: results of every stage, per profile
-- `stats`, `prediction_cache`, `stage_models`, `neighbours`, `test_history`: the final evaluation's
-  statistics, cached test predictions, saved stage and per-seed models, nearest training images, and
-  the history of test evaluations (`evaluation` re-exports the first four); `predict`: `fmnist predict`
-- `references`: published accuracies as their sources state them (docs/references.md)
-- `runner`, `cli`: the `fmnist` command (run the series, report results, check data, predict)
+Listed by tier, lowest first; a module imports only its own tier or lower ones
+(tests/test_architecture.py checks it, README's Layout section draws it):
+
+- foundations: `errors`, `version`, `paths` (where outputs go, atomic writes), `native_logs`, `repro`
+  (seeding), `augment`, `references` (published accuracies, docs/references.md), `weights` (ImageNet
+  weights offline or online), `losses` (label smoothing), `progress` (one replaced line), `tables` (HTML tables)
+- data: `data` (the genuine dataset, checked), `environment` (backend, device, versions, provenance),
+  `stats` (intervals, McNemar, calibration), `neighbours`
+- profiles: `profiles` (full / small / smoke), `registry` (results per profile), `session` (the running
+  stage), `figures`, `colab` (what Colab lacks), `readme` (README's results section), `test_history`
+- training: `training` (the seed loop around a notebook's own compile and fit), `iterations` (04's
+  one-change-at-a-time search and KerasTuner), `decisions` (the one paired noise rule), `imagenet`
+  (inputs and cached features for 05), `plots`
+- evaluation: `predict` (`fmnist predict`, model loading), `prediction_cache`, `stage_models` (saved
+  stage and per-seed models), `evaluation` (re-exports for notebook 06)
+- running: `runner` (the series, in order), `prerequisites` (what a notebook builds on), `header` (the
+  setup cell, badges, `fork`), `opening` (`fmnist.setup`), `bench` (`fmnist bench`)
+- interface: `cli` (the `fmnist` command)
 """
 
 from fmnist.version import __version__  # noqa: E402

@@ -37,17 +37,18 @@ def final_recipe() -> tuple[dict, object]:
 
 def bench(epochs: int = 3, images: int | None = None, seed: int = 0) -> dict:
     """Train the final recipe for `epochs` on the full split (or its first `images`); the timings."""
-    import fmnist
     from fmnist import iterations
+    from fmnist.opening import setup
+    from fmnist.profiles import load_split
     from fmnist.repro import seed_everything
     from fmnist.training import EpochTimer
 
     if epochs < 2:
         raise FmnistError(f"--epochs must be at least 2 (the first includes compilation), not {epochs}")
-    session = fmnist.setup("bench", profile="full", quiet=True)
+    session = setup("bench", profile="full", quiet=True)
     seed_everything(seed)
     config, model = final_recipe()
-    split = fmnist.load_split()
+    split = load_split()
     x, y = split.x_train[:images], split.y_train[:images]
     batch_size = config.get("batch_size", 128)
     iterations.compile_for(model, config, len(y), epochs)
