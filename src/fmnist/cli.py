@@ -81,6 +81,13 @@ def _fork(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    from fmnist.bench import bench
+
+    bench(args.epochs, args.images)
+    return 0
+
+
 def _top_k(text: str) -> int:
     try:
         k = int(text)
@@ -133,7 +140,7 @@ def parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="time notebook 04's final recipe: seconds per epoch, images/s")
     bench.add_argument("--epochs", type=int, default=3, help="epochs to train (default 3; the first compiles)")
     bench.add_argument("--images", type=int, metavar="N", help="only the first N training images (default: all)")
-    bench.set_defaults(func=lambda args: __import__("fmnist.bench").bench.bench(args.epochs, args.images) and 0)
+    bench.set_defaults(func=_bench)
     return top
 
 
