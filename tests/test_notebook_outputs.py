@@ -3,8 +3,8 @@
 For every committed notebook: no stored output longer than 40 lines, no ANSI escape, no absolute
 path, no reference to a file outside the repository (in prose, code or outputs), every code cell
 executed in order, and every decimal number like 0.9375 quoted in a markdown cell printed by an
-output above it. Notebooks awaiting the release run (tests/pending_release.py) are expected to
-fail (strictly: a clean one must leave the set). nbval's executions in the smoke profile get the
+output above it. Notebooks awaiting the release run (tests/pending_release.py) may fail until then
+(not strictly: `make run ONLY="00 01"` re-executes some of them, and `make test` must pass after it). nbval's executions in the smoke profile get the
 same output checks, with no exception, through the hook in conftest.py.
 """
 
@@ -45,7 +45,7 @@ def notebook_problems(nb) -> list[str]:
 
 def params():
     for path in NOTEBOOKS:
-        marks = [pytest.mark.xfail(strict=True, reason="awaits the release run")] if path.stem in PENDING_RELEASE else []
+        marks = [pytest.mark.xfail(strict=False, reason="awaits the release run")] if path.stem in PENDING_RELEASE else []
         yield pytest.param(path, marks=marks, id=path.stem)
 
 
