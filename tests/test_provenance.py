@@ -54,7 +54,7 @@ def test_report_shows_provenance_and_marks_old_records(scratch_home, capsys):
     registry.record("01_baseline", "new", "validation", 0.8, profile="smoke")
     data = registry.read("smoke")
     data["records"].append({"stage": "00_old", "model": "old", "split": "validation", "backend": "jax",
-                            "versions": {"keras": "3.0"}})
+                            "accuracy": {"mean": 0.8, "std": 0.0, "values": [0.8]}, "versions": {"keras": "3.0"}})
     registry.write(data, "smoke")
     assert cli.main(["report", "--profile", "smoke", "--provenance"]) == 0
     out = capsys.readouterr().out

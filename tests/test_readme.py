@@ -83,7 +83,8 @@ def test_only_ci_refers_to_the_teams_shared_folder():
 
     needle = "shared/" + "pretrained"  # split, so this file does not match itself
     files = subprocess.run(["git", "grep", "-l", needle, "--", ".", ":!notebooks/*.ipynb"], cwd=REPO, capture_output=True, text=True)
-    assert files.stdout.split() in ([".ci/run"], []), files.stdout
+    checkers = {"tests/output_checks.py", "tests/test_no_outside_references.py"}  # they look for it
+    assert set(files.stdout.split()) - checkers <= {".ci/run"}, files.stdout
     # notebook sources too (stored outputs of 05 wait for the release run: fmnist.weights prints file names now)
     import nbformat
 
