@@ -7,6 +7,7 @@
     fmnist fork https://github.com/OWNER/NAME
 
 Errors the package raises on purpose are printed as one line on stderr, exit status 1.
+Ctrl-C (SIGINT) and SIGTERM print one line saying what was kept, exit status 130 and 143.
 `predict` reports each unusable image that way, predicts the others, and exits 1 if any failed.
 """
 
@@ -140,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     except FmnistError as exc:
         print(f"fmnist: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("fmnist: interrupted; finished notebooks and results were kept.", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # the runner's `Interrupted` says what it kept, and carries 130 or 143
+        print(f"fmnist: interrupted: {exc}" if str(exc) else
+              "fmnist: interrupted; finished notebooks and results were kept.", file=sys.stderr)
+        return getattr(exc, "exit_code", 130)
