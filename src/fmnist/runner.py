@@ -110,8 +110,8 @@ def execute(path: Path, profile: str, progress=None, timeout: int | None = None)
     try:
         _execute_stoppably(client)
     except Interrupted as exc:
-        where = (f" in code cell {code_cells.index(exc.cell) + 1} of {len(code_cells)}"
-                 if getattr(exc, "cell", None) in code_cells else "")
+        running = next((i for i, c in enumerate(code_cells, 1) if c is getattr(exc, "cell", None)), None)
+        where = f" in code cell {running} of {len(code_cells)}" if running else ""
         err = Interrupted(f"{signal.Signals(exc.signum).name} stopped {path.name}{where}", exc.signum)
         err.notebook = nb
         raise err from None
@@ -260,7 +260,8 @@ def run(profile: str = "full", only: list[str] | None = None, folder: Path | Non
                           f"Run the same command again to start over.", exc.signum) from None
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            if handler is not None:  # None: a handler not installed from Python, which cannot be put back
+                signal.signal(sig, handler)
 
 
 def _run_all(chosen: list[Path], profile: str, stream, timings: list) -> list[tuple[str, float]]:
