@@ -8,6 +8,7 @@
     fmnist bench [--epochs N] [--images N]
 
 Errors the package raises on purpose are printed as one line on stderr, exit status 1.
+Ctrl-C (SIGINT) and SIGTERM print one line saying what was kept, exit status 130 and 143.
 `predict` reports each unusable image that way, predicts the others, and exits 1 if any failed.
 """
 
@@ -151,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     except FmnistError as exc:
         print(f"fmnist: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("fmnist: interrupted; finished notebooks and results were kept.", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # the runner's `Interrupted` says what it kept, and carries 130 or 143
+        print(f"fmnist: interrupted: {exc}" if str(exc) else
+              "fmnist: interrupted; finished notebooks and results were kept.", file=sys.stderr)
+        return getattr(exc, "exit_code", 130)

@@ -10,18 +10,54 @@ of machine (from the profile's runs table) and, in ``full``, that it rewrites co
 A failed run is recorded in ``runs/<profile>/failed-runs.json`` (git-ignored), never in the
 committed ``results/full.json``. After a ``full`` run, finished or not, README's results
 section is regenerated from ``results/full.json``, so the README test stays green.
+Ctrl-C (SIGINT) and SIGTERM stop the kernel, keep the partly executed copy as
+``runs/<profile>/<stem>.interrupted.ipynb`` and raise `Interrupted`; the next run says it found it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 from fmnist import paths, registry
 from fmnist.errors import FmnistError, NotebookError
+
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal's number, as shells report it
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C (SIGINT) or SIGTERM: `str()` is the line to print, `exit_code` the status.
+
+    A KeyboardInterrupt, so that code which handles Ctrl-C handles SIGTERM the same way.
+    """
+
+    def __init__(self, message: str = "", signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.signum, self.exit_code = signum, EXIT_CODES.get(signum, 130)
+        self.notebook = None
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum=signum)
+
+
+def interrupted_copy(path: Path, profile: str) -> Path:
+    """Where the partly executed copy of an interrupted notebook is kept."""
+    return paths.runs_dir(profile) / f"{path.stem}.interrupted.ipynb"
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the repository root where it lies inside it: short enough for one line."""
+    try:
+        return str(path.relative_to(paths.repo_root()))
+    except ValueError:
+        return str(path)
 
 NOTEBOOK_NAME = re.compile(r"^(\d\d)_([a-z0-9_]+)\.ipynb$")
 
@@ -78,7 +114,13 @@ def execute(path: Path, profile: str, progress=None, timeout: int | None = None)
         client.on_cell_executed = lambda cell, cell_index, execute_reply: progress.update(
             1 if cell.cell_type == "code" else 0)
     try:
-        client.execute()
+        _execute_stoppably(client)
+    except Interrupted as exc:
+        running = next((i for i, c in enumerate(code_cells, 1) if c is getattr(exc, "cell", None)), None)
+        where = f" in code cell {running} of {len(code_cells)}" if running else ""
+        err = Interrupted(f"{signal.Signals(exc.signum).name} stopped {path.name}{where}", exc.signum)
+        err.notebook = nb
+        raise err from None
     except CellExecutionError as exc:
         failed = next((i for i, c in enumerate(code_cells, 1)
                        if any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
@@ -105,6 +147,84 @@ def execute(path: Path, profile: str, progress=None, timeout: int | None = None)
         else:
             os.environ["FMNIST_PROFILE"] = previous
     return nb
+
+
+class _SignalLoop(asyncio.SelectorEventLoop):
+    """An event loop that hands SIGINT and SIGTERM to `on_signal`, whoever asks it to handle them.
+
+    nbclient asks it to while a notebook runs: its own handlers shut the kernel down behind its back,
+    and its clean-up then fails with `AssertionError: self.km is not None`, which hides the interrupt.
+    """
+
+    def __init__(self, on_signal):
+        super().__init__()
+        self._on_signal = on_signal
+
+    def add_signal_handler(self, sig, callback, *args):
+        if sig in EXIT_CODES:
+            callback, args = self._on_signal, (sig,)
+        super().add_signal_handler(sig, callback, *args)
+
+
+class _Stop(Exception):
+    """Raised before the next cell once a signal has arrived (one may come before the kernel is up)."""
+
+
+def _execute_stoppably(client) -> None:
+    """`client.execute()`, except that SIGINT or SIGTERM kills the kernel and raises `Interrupted`
+    (with ``cell``, the code cell that was running or due, or None)."""
+    if os.name != "posix" or threading.current_thread() is not threading.main_thread():
+        client.execute()  # no signal handlers to install there
+        return
+    received, current = [], [None]
+
+    def on_signal(signum):
+        received.append(signum)
+        client.shutdown_kernel = "immediate"  # a graceful shutdown waits for the running cell
+        _kill_kernel(client)
+
+    def before_cell(cell, cell_index):
+        if received:
+            raise _Stop()
+        if cell.cell_type == "code":
+            current[0] = cell
+
+    client.on_cell_start = before_cell
+    handlers = {sig: signal.getsignal(sig) for sig in EXIT_CODES}
+    loop = _SignalLoop(on_signal)
+    try:
+        loop.run_until_complete(client.async_execute())
+    except (Exception, KeyboardInterrupt) as exc:
+        # After a signal, whatever nbclient raises (DeadKernelError, most often) is the interrupt.
+        if not received and not isinstance(exc, KeyboardInterrupt):
+            raise
+        _kill_kernel(client)
+        err = Interrupted(signum=received[0] if received else getattr(exc, "signum", signal.SIGINT))
+        err.cell = current[0]
+        raise err from None
+    finally:
+        _close(loop)
+        for sig, handler in handlers.items():  # asyncio leaves the defaults behind, not what it found
+            if handler is not None:
+                signal.signal(sig, handler)
+
+
+def _kill_kernel(client) -> None:
+    """Kill the notebook's kernel if it runs (it runs in a session of its own: no signal reached it)."""
+    provisioner = getattr(getattr(client, "km", None), "provisioner", None)
+    process = getattr(provisioner, "process", None)
+    if process is not None and process.poll() is None:
+        process.kill()
+
+
+def _close(loop) -> None:
+    """Close the loop, ending the tasks an interrupt left behind rather than letting them be logged."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.close()
 
 
 def where_it_ran(nb) -> tuple[str | None, str | None]:
@@ -184,7 +304,11 @@ def regenerate_readme(stream=sys.stderr) -> None:
 
 def run(profile: str = "full", only: list[str] | None = None, folder: Path | None = None,
         stream=sys.stderr) -> list[tuple[str, float]]:
-    """Run the selected notebooks in order; return (notebook, seconds) for each."""
+    """Run the selected notebooks in order; return (notebook, seconds) for each.
+
+    SIGINT and SIGTERM raise `Interrupted`, which says what was kept: notebooks that finished, and
+    the partly executed copy of the one that was running.
+    """
     from fmnist.profiles import get_profile
 
     profile = get_profile(profile).name
@@ -192,19 +316,33 @@ def run(profile: str = "full", only: list[str] | None = None, folder: Path | Non
     if not chosen:
         raise FmnistError("No notebooks found in notebooks/ (expected names like 00_problem_and_data.ipynb).")
     print(plan(chosen, profile), file=stream, flush=True)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, _raise_interrupted) for sig in EXIT_CODES} if in_main else {}
+    timings: list[tuple[str, float]] = []
     try:
-        return _run_each(chosen, profile, stream)
+        return _run_all(chosen, profile, stream, timings)
+    except Interrupted as exc:
+        done = f"; finished before it: {', '.join(name for name, _ in timings)}" if timings else ""
+        raise Interrupted(f"{str(exc) or signal.Signals(exc.signum).name + ' stopped the run'}{done}. "
+                          f"Run the same command again to start over.", exc.signum) from None
     finally:
+        for sig, handler in previous.items():
+            if handler is not None:  # None: a handler not installed from Python, which cannot be put back
+                signal.signal(sig, handler)
         if profile == "full":  # notebooks record as they go, so even a failed run can change the table
             regenerate_readme(stream)
 
 
-def _run_each(chosen: list[Path], profile: str, stream) -> list[tuple[str, float]]:
+def _run_all(chosen: list[Path], profile: str, stream, timings: list) -> list[tuple[str, float]]:
     import nbformat
     from tqdm.auto import tqdm
 
-    timings = []
     for number, path in enumerate(chosen, 1):
+        partial = interrupted_copy(path, profile)
+        if partial.exists():
+            stopped = time.strftime("%Y-%m-%d %H:%M", time.localtime(partial.stat().st_mtime))
+            print(f"{path.stem}: found {_shown(partial)}, the partly executed copy an interrupted run left "
+                  f"({stopped}); running the notebook again from the start.", file=stream)
         n_code = sum(1 for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
         label = f"[{number}/{len(chosen)}] {path.stem} ({profile})"
         start, started_at = time.perf_counter(), registry.now()
@@ -219,6 +357,12 @@ def _run_each(chosen: list[Path], profile: str, stream) -> list[tuple[str, float
                 registry.record_run(path.stem, seconds, "failed", profile, *where_it_ran(exc.notebook),
                                     path=failed_runs_file(profile))
                 raise NotebookError(f"{exc} (partly executed copy: {failed_copy})") from None
+            except Interrupted as exc:
+                if exc.notebook is None:
+                    raise
+                with paths.atomic_path(partial) as tmp:
+                    nbformat.write(exc.notebook, tmp)
+                raise Interrupted(f"{exc}; its partly executed copy is {_shown(partial)}", exc.signum) from None
         seconds = time.perf_counter() - start
         with paths.atomic_path(output_path(path, profile)) as tmp:
             nbformat.write(nb, tmp)
@@ -226,6 +370,7 @@ def _run_each(chosen: list[Path], profile: str, stream) -> list[tuple[str, float
         dropped = registry.drop_stale(path.stem, started_at, profile)
         if dropped:
             print(f"{path.stem}: dropped results its new run no longer produces: {', '.join(dropped)}", file=stream)
+        partial.unlink(missing_ok=True)  # this run replaces what the interrupted one left
         timings.append((path.stem, seconds))
         print(f"{path.stem}: {seconds:.0f} s", file=stream)
     return timings
