@@ -15,6 +15,13 @@ os.environ.setdefault("FMNIST_PROFILE", "smoke")
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _profile_stays_put(monkeypatch):
+    """fmnist.setup() writes its profile back to $FMNIST_PROFILE (a notebook's later calls and the
+    notebooks it runs must agree); a test that starts a session must not leave it for the next one."""
+    monkeypatch.setenv("FMNIST_PROFILE", os.environ.get("FMNIST_PROFILE", "smoke"))
+
+
 def pytest_collection_modifyitems(items):
     """nbval: leave stderr and HTML out of output comparison (they vary with library versions),
     and check every executed cell's fresh outputs as committed ones are (tests/output_checks.py)."""

@@ -118,7 +118,8 @@ def test_nbval_fails_on_a_wrong_stored_output(tmp_path):
     stream.text = stream.text.replace("60000", "59999").replace("60,000", "59,999")
     copy = tmp_path / source.name
     nbformat.write(nb, copy)
-    shutil.copy(REPO / "tests" / "conftest.py", tmp_path / "conftest.py")
+    for helper in ("conftest.py", "output_checks.py", "pending_release.py"):  # what conftest.py imports
+        shutil.copy(REPO / "tests" / helper, tmp_path / helper)
     env = {**os.environ, "FMNIST_PROFILE": "smoke", "FMNIST_HOME": str(REPO)}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
@@ -126,5 +127,7 @@ def test_nbval_fails_on_a_wrong_stored_output(tmp_path):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     out = done.stdout + done.stderr
     assert done.returncode == 1, out[-3000:]
-    assert re.search(r"\b1 failed\b", out), out[-3000:]
+    # A copy outside notebooks/ prints some paths absolute, which the fresh-output check also flags;
+    # what matters here is the checked cell's own comparison.
+    assert "Cell outputs differ" in out, out[-3000:]
     assert "59999" in out or "59,999" in out, out[-3000:]
