@@ -170,11 +170,21 @@ class _Stop(Exception):
     """Raised before the next cell once a signal has arrived (one may come before the kernel is up)."""
 
 
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def _execute_stoppably(client) -> None:
     """`client.execute()`, except that SIGINT or SIGTERM kills the kernel and raises `Interrupted`
     (with ``cell``, the code cell that was running or due, or None)."""
-    if os.name != "posix" or threading.current_thread() is not threading.main_thread():
-        client.execute()  # no signal handlers to install there
+    if os.name != "posix" or threading.current_thread() is not threading.main_thread() or _loop_running():
+        # No signal handlers to install there; inside a running event loop (a notebook running the
+        # notebooks it builds on) nbclient's own execute nests in that loop, where ours cannot run.
+        client.execute()
         return
     received, current = [], [None]
 
