@@ -140,3 +140,11 @@ def test_a_file_changed_on_disk_is_checked_again(tiny_dataset):
     write_idx(folder / "train-labels-idx1-ubyte", changed)
     with pytest.raises(DataError, match="SHA-256"):
         data.load()
+
+
+def test_verbose_load_names_its_source_without_machine_paths(tiny_dataset, capsys):
+    from fmnist import data
+
+    data.load(verbose=True)
+    line = capsys.readouterr().out.strip()
+    assert line == "Fashion-MNIST loaded from the $FMNIST_DATA_DIR; SHA-256 of all four files verified."

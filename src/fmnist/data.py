@@ -219,7 +219,10 @@ def load(verbose: bool = False):
             _checked[cache_key] = read_checked(path, spec)
         arrays[key] = _checked[cache_key].copy()
     if verbose:
-        print(f"Fashion-MNIST loaded from {folder} ({label}); SHA-256 of all four files verified.")
+        # where, said without this machine's paths: stored notebook outputs are read on other machines
+        inside = folder.resolve().is_relative_to(repo_root()) if folder.exists() else False
+        where = f"{folder.resolve().relative_to(repo_root())}/" if inside else f"the {label}"
+        print(f"Fashion-MNIST loaded from {where}; SHA-256 of all four files verified.")
     return (arrays["train_images"], arrays["train_labels"]), (arrays["test_images"], arrays["test_labels"])
 
 
