@@ -12,7 +12,6 @@ exception. Smoke-executed outputs (nbval) get no exception at all.
 """
 
 PENDING_RELEASE = {
-    "00_problem_and_data",
     "01_baseline",
     "02_low_capacity_convnet",
     "03_overfit",
