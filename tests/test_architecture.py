@@ -18,7 +18,7 @@ PACKAGE = REPO / "src" / "fmnist"
 # Lowest first. The names are what README's "Layout" section describes.
 TIERS = {
     "foundations": ["errors", "version", "paths", "native_logs", "repro", "augment", "references", "weights",
-                    "losses", "progress", "tables"],
+                    "losses", "progress", "tables", "compile_cache"],
     "data": ["data", "environment", "stats", "neighbours"],
     "profiles": ["profiles", "registry", "session", "figures", "colab", "readme", "test_history"],
     "training": ["training", "iterations", "decisions", "imagenet", "plots"],

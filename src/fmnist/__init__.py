@@ -8,7 +8,8 @@ Listed by tier, lowest first; a module imports only its own tier or lower ones
 
 - foundations: `errors`, `version`, `paths` (where outputs go, atomic writes), `native_logs`, `repro`
   (seeding), `augment`, `references` (published accuracies, docs/references.md), `weights` (ImageNet
-  weights offline or online), `losses` (label smoothing), `progress` (one replaced line), `tables` (HTML tables)
+  weights offline or online), `losses` (label smoothing), `progress` (one replaced line), `tables` (HTML tables),
+  `compile_cache` (JAX's persistent compilation cache)
 - data: `data` (the genuine dataset, checked), `environment` (backend, device, versions, provenance),
   `stats` (intervals, McNemar, calibration), `neighbours`
 - profiles: `profiles` (full / small / smoke), `registry` (results per profile), `session` (the running

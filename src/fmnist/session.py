@@ -27,17 +27,20 @@ class Session:
 def start(stage: str, seed: int = 0, profile: str | None = None) -> Session:
     """Make `stage` the running notebook in `profile` (``$FMNIST_PROFILE`` when None) and seed everything.
 
+    On JAX it also turns on the persistent compilation cache (`fmnist.compile_cache`).
+
     The chosen profile is written back to ``$FMNIST_PROFILE``, so every later call, and any notebook
     run from this one, uses the same profile.
     """
     global _current
     import os
 
-    from fmnist import environment
+    from fmnist import compile_cache, environment
     from fmnist.repro import seed_everything
 
     chosen = get_profile(profile)
     os.environ["FMNIST_PROFILE"] = chosen.name
+    compile_cache.enable(environment.backend())  # before anything compiles
     seed_everything(seed)
     _current = Session(stage, chosen, environment.backend(), environment.device())
     return _current
