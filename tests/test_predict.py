@@ -102,12 +102,27 @@ def test_a_light_item_on_black_is_not_inverted(tmp_path):
     assert prepared.pixels[14, 14] > 200
 
 
-def test_transparency_is_put_on_white(tmp_path):
-    image = Image.new("RGBA", (60, 90), (0, 0, 0, 0))  # transparent black: would read as black
-    image.paste(Image.new("RGBA", (30, 70), (20, 20, 20, 255)), (15, 10))
+@pytest.mark.parametrize("value, hidden", [(20, (0, 0, 0, 0)), (20, (255, 255, 255, 0)),
+                                           (230, (255, 255, 255, 0)), (230, (0, 0, 0, 0))])
+def test_a_cut_out_is_put_on_the_background_its_item_stands_out_from(value, hidden, tmp_path):
+    """Transparent pixels' colour is arbitrary: a dark item goes on white (then inverted), a light one
+    on black, and the alpha channel is the outline, so the crop is the item's whatever its contrast."""
+    image = Image.new("RGBA", (60, 90), hidden)
+    image.paste(Image.new("RGBA", (30, 70), (value, value, value, 255)), (15, 10))
     prepared = predict.preprocess(save(image, tmp_path / "cutout.png"))
-    assert prepared.steps[:2] == ["composited RGBA on white and converted to grayscale", "inverted (light background)"]
-    assert prepared.steps[2] == "cropped 30x70 -> resized to 12x28, centred on 28x28"
+    if value < 128:
+        assert prepared.steps[:2] == ["composited RGBA on white (a dark item) and converted to grayscale",
+                                      "inverted (light background)"]
+    else:
+        assert prepared.steps[:1] == ["composited RGBA on black (a light item) and converted to grayscale"]
+    assert prepared.steps[-1] == "cropped 30x70 -> resized to 12x28, centred on 28x28"
+    assert prepared.pixels[14, 14] >= 220 and prepared.pixels[:, :7].max() == 0
+
+
+def test_an_opaque_rgba_image_is_an_ordinary_photo(tmp_path):
+    prepared = predict.preprocess(save(item(mode="RGBA"), tmp_path / "opaque.png"))
+    assert prepared.steps == ["composited RGBA on white and converted to grayscale", "inverted (light background)",
+                              "cropped 120x200 -> resized to 17x28, centred on 28x28"]
 
 
 def test_palette_sixteen_bit_and_animated_images_are_converted(tmp_path):
@@ -278,7 +293,8 @@ def test_a_file_that_is_not_a_model(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("shape, outputs, message", [
-    ((32, 32, 3), 10, r"expects inputs of shape \(None, 32, 32, 3\); `fmnist predict` gives 28x28 grayscale"),
+    ((32, 32, 1), 10, r"expects inputs of shape \(None, 32, 32, 1\); `fmnist predict` gives 28x28 grayscale"),
+    ((32, 32, 3), 10, r"takes 32x32 RGB images for an ImageNet base, but which base's preprocessing is not known"),
     ((28, 28, 1), 5, r"gives outputs of shape \(5,\), not the 10 Fashion-MNIST classes"),
 ])
 def test_a_model_for_other_data_is_refused(shape, outputs, message, tmp_path):
