@@ -15,8 +15,8 @@ to the dataset's form, and every change is reported:
 4. the background is estimated from the border as a plane (so gradients and off-white count as
    background) with its noise level; pixels above it by more than 5% of the range left (as the
    dataset trimmed its photographs) or four times the noise are the item, after a 3x3 median for
-   faint broad areas. Specks away from the item (groups of fewer than 5% of the item's pixels)
-   are ignored, and everything off the item is set to black;
+   faint broad areas. Specks away from the item (groups of pixels, nearby ones merged, with under
+   5% of the largest group's) are ignored, and everything off the item is set to black;
 5. cropped to the item, the longer side scaled to 28 pixels (Lanczos) and centred on a black 28x28 canvas.
 
 An image that is already 28x28 keeps its geometry (only steps 3 and a levelling of its background
