@@ -582,7 +582,8 @@ def test_photo_like_images_score_within_5_points_of_the_dataset_with_a_transfer_
     model = predict.load_model(transfer_model)
     spec = predict.model_input(model, transfer_model)
     assert (spec.base, spec.size, spec.source) == ("mobilenet_v2", 32, "from results/smoke.json")
-    gaps = photo_accuracy_gaps(model, spec, photo_set, real_data, "05-style transfer fixture (MobileNetV2 input, 32 px)")
+    gaps = photo_accuracy_gaps(model, spec, photo_set, real_data,
+                               "05-style transfer fixture (MobileNetV2 input, 32 px)")
     assert max(gaps.values()) <= 5, gaps
 
 
@@ -591,7 +592,8 @@ def test_the_real_transfer_model_on_photo_like_images(photo_set, real_data):
     if not path.is_file():
         pytest.skip(f"no {path.name} in models/full/: notebook 05's full run saves it")
     model = predict.load_model(path)
-    gaps = photo_accuracy_gaps(model, predict.model_input(model, path), photo_set, real_data, "models/full/" + path.name)
+    gaps = photo_accuracy_gaps(model, predict.model_input(model, path), photo_set, real_data,
+                               f"models/full/{path.name}")
     assert max(gaps.values()) <= 5, gaps
 
 

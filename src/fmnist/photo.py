@@ -224,7 +224,8 @@ def to_fashion_mnist(gray: np.ndarray, mask: np.ndarray | None = None) -> Prepar
     from scipy import ndimage
 
     # A pixel or so around the item keeps its faint anti-aliased edge; beyond that is background.
-    support = ndimage.binary_dilation(ndimage.binary_fill_holes(mask), iterations=max(1, round(0.005 * max(gray.shape))))
+    edge = max(1, round(0.005 * max(gray.shape)))
+    support = ndimage.binary_dilation(ndimage.binary_fill_holes(mask), iterations=edge)
     # Per pixel, as the dataset's negation of a photo on white did: the background becomes 0, black 255.
     levelled = np.clip(residual * (255 / np.maximum(255 - plane, 1.0)), 0, 255) * support
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
@@ -290,7 +291,8 @@ def _find_item(residual: np.ndarray, plane: np.ndarray, noise: float, border: in
     smooth = ndimage.median_filter(residual, size=3)
     smooth_noise = 1.4826 * float(np.median(np.abs(smooth[_border(smooth.shape, border)])))
     # Raw pixels keep thin straps the median would erase; the median finds faint areas noise would hide.
-    found = (residual > np.maximum(floor, NOISE_SIGMAS * noise)) | (smooth > np.maximum(floor, NOISE_SIGMAS * smooth_noise))
+    found = ((residual > np.maximum(floor, NOISE_SIGMAS * noise))
+             | (smooth > np.maximum(floor, NOISE_SIGMAS * smooth_noise)))
     if not found.any():
         return found, 0
     # Parts of one item (a sandal's straps) lie close together: merge what lies within 1% of the image.

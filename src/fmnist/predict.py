@@ -262,6 +262,7 @@ def command(images: list[str], model: str | None = None, top: int = 3, as_json: 
 
 
 def _print_table(results: list[dict], model_path: Path, spec: ModelInput | None) -> None:
+    """The Model line (with how a transfer model is fed), then each image's steps and top classes."""
     if not any("top" in result for result in results):
         return
     root = paths.repo_root()
