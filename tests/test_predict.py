@@ -102,12 +102,27 @@ def test_a_light_item_on_black_is_not_inverted(tmp_path):
     assert prepared.pixels[14, 14] > 200
 
 
-def test_transparency_is_put_on_white(tmp_path):
-    image = Image.new("RGBA", (60, 90), (0, 0, 0, 0))  # transparent black: would read as black
-    image.paste(Image.new("RGBA", (30, 70), (20, 20, 20, 255)), (15, 10))
+@pytest.mark.parametrize("value, hidden", [(20, (0, 0, 0, 0)), (20, (255, 255, 255, 0)),
+                                           (230, (255, 255, 255, 0)), (230, (0, 0, 0, 0))])
+def test_a_cut_out_is_put_on_the_background_its_item_stands_out_from(value, hidden, tmp_path):
+    """Transparent pixels' colour is arbitrary: a dark item goes on white (then inverted), a light one
+    on black, and the alpha channel is the outline, so the crop is the item's whatever its contrast."""
+    image = Image.new("RGBA", (60, 90), hidden)
+    image.paste(Image.new("RGBA", (30, 70), (value, value, value, 255)), (15, 10))
     prepared = predict.preprocess(save(image, tmp_path / "cutout.png"))
-    assert prepared.steps[:2] == ["composited RGBA on white and converted to grayscale", "inverted (light background)"]
-    assert prepared.steps[2] == "cropped 30x70 -> resized to 12x28, centred on 28x28"
+    if value < 128:
+        assert prepared.steps[:2] == ["composited RGBA on white (a dark item) and converted to grayscale",
+                                      "inverted (light background)"]
+    else:
+        assert prepared.steps[:1] == ["composited RGBA on black (a light item) and converted to grayscale"]
+    assert prepared.steps[-1] == "cropped 30x70 -> resized to 12x28, centred on 28x28"
+    assert prepared.pixels[14, 14] >= 220 and prepared.pixels[:, :7].max() == 0
+
+
+def test_an_opaque_rgba_image_is_an_ordinary_photo(tmp_path):
+    prepared = predict.preprocess(save(item(mode="RGBA"), tmp_path / "opaque.png"))
+    assert prepared.steps == ["composited RGBA on white and converted to grayscale", "inverted (light background)",
+                              "cropped 120x200 -> resized to 17x28, centred on 28x28"]
 
 
 def test_palette_sixteen_bit_and_animated_images_are_converted(tmp_path):
@@ -278,7 +293,8 @@ def test_a_file_that_is_not_a_model(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("shape, outputs, message", [
-    ((32, 32, 3), 10, r"expects inputs of shape \(None, 32, 32, 3\); `fmnist predict` gives 28x28 grayscale"),
+    ((32, 32, 1), 10, r"expects inputs of shape \(None, 32, 32, 1\); `fmnist predict` gives 28x28 grayscale"),
+    ((32, 32, 3), 10, r"takes 32x32 RGB images for an ImageNet base, but which base's preprocessing is not known"),
     ((28, 28, 1), 5, r"gives outputs of shape \(5,\), not the 10 Fashion-MNIST classes"),
 ])
 def test_a_model_for_other_data_is_refused(shape, outputs, message, tmp_path):
@@ -322,3 +338,303 @@ def test_the_committed_final_model_names_at_least_9_of_10_test_images(real_data,
     named = [result["top"][0]["class"] for result in results]
     right = sum(name == data.CLASS_NAMES[y_test[i]] for name, i in zip(named, picks))
     assert right >= 9, list(zip(named, [data.CLASS_NAMES[y_test[i]] for i in picks]))
+
+
+# --- photos: noise, specks, huge files --------------------------------------------------------------
+
+def noisy(pixels, sigma, seed=0):
+    """`pixels` with Gaussian sensor noise, as uint8."""
+    rng = np.random.default_rng(seed)
+    return np.clip(np.rint(np.asarray(pixels, dtype=np.float64) + rng.normal(0, sigma, np.shape(pixels))),
+                   0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("background, sigma", [(240, 4), (228, 8)])
+def test_on_a_noisy_off_white_background_the_item_fills_the_frame(background, sigma, tmp_path):
+    """Noise must not count as item: the item's longer side fills the 28 pixels, as in the dataset."""
+    photo = noisy(np.asarray(item(height=200, width=120, value=40, background=background, mode="L")), sigma)
+    prepared = predict.preprocess(save(Image.fromarray(photo), tmp_path / "photo.jpg", quality=75))
+    lit = np.argwhere(prepared.pixels > 60)
+    height, width = lit.max(axis=0) - lit.min(axis=0) + 1
+    assert height >= 27 and 15 <= width <= 19, (height, width, prepared.steps)
+    assert any(step.startswith("background noise of ") for step in prepared.steps) or sigma < 5
+    assert prepared.pixels[:, :4].max() < 30  # the margin stays black
+
+
+def test_specks_far_from_the_item_are_ignored(tmp_path):
+    clean = np.asarray(item(mode="L"))
+    specked = clean.copy()
+    for row, col in ((2, 2), (5, 150), (230, 3), (233, 170), (120, 4)):
+        specked[row:row + 4, col:col + 4] = 0  # dust: dark specks on the white background
+    prepared = predict.preprocess(save(Image.fromarray(specked), tmp_path / "dusty.png"))
+    assert prepared.steps[-2:] == ["5 specks away from the item ignored",
+                                   "cropped 120x200 -> resized to 17x28, centred on 28x28"]
+    np.testing.assert_array_equal(prepared.pixels, predict.preprocess(save(item(mode="L"), tmp_path / "c.png")).pixels)
+
+
+def test_a_light_grey_gradient_is_background(tmp_path):
+    rows = np.linspace(195, 245, 240)[:, None] * np.ones((1, 180))
+    photo = rows.copy()
+    photo[20:220, 30:150] *= 0.15  # the item darkens what light falls on it, as a photo's does
+    prepared = predict.preprocess(save(Image.fromarray(np.rint(photo).astype(np.uint8)), tmp_path / "g.png"))
+    assert prepared.steps[1].startswith("uneven background (grey levels ")
+    assert prepared.steps[-1] == "cropped 120x200 -> resized to 17x28, centred on 28x28"
+    inside = prepared.pixels[2:26, 7:20]
+    assert inside.min() >= 200 and inside.max() - inside.min() <= 10  # levelled per pixel: the item is even
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_a_huge_jpeg_is_downscaled_while_decoding_in_bounded_memory(tmp_path):
+    """12000x12000 (144 megapixels, over Pillow's warning limit): decoded at 1/8 scale, no warning,
+    and the peak memory above what the imports left stays under one 8-bit copy of the full image."""
+    from PIL import ImageDraw
+
+    big = Image.new("L", (12000, 12000), 240)
+    ImageDraw.Draw(big).rectangle((3000, 2000, 8000, 10000), fill=40)
+    path = save(big, tmp_path / "huge.jpg", quality=80)
+    del big
+    # VmRSS and VmHWM (peak) of this process's memory: ru_maxrss would carry the parent's over the exec
+    script = ("import sys, time, warnings\n"
+              "from pathlib import Path\n"
+              "def kb(key):\n"
+              "    line = next(l for l in Path('/proc/self/status').read_text().splitlines() if l.startswith(key))\n"
+              "    return int(line.split()[1])\n"
+              "warnings.simplefilter('error')\n"
+              "from fmnist import photo\n"
+              "before = kb('VmRSS:')\n"
+              "start = time.perf_counter()\n"
+              "prepared = photo.preprocess(sys.argv[1])\n"
+              "print(time.perf_counter() - start)\n"
+              "print((kb('VmHWM:') - before) // 1024)\n"
+              "print('; '.join(prepared.steps))\n")
+    done = subprocess.run([sys.executable, "-c", script, path], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    seconds, megabytes, steps = done.stdout.splitlines()
+    print(f"12000x12000 JPEG: {float(seconds):.2f} s, peak memory +{megabytes} MB")
+    assert steps.startswith("downscaled 12000x12000 -> 1024x1024 first; inverted (light background)")
+    assert steps.endswith("cropped 427x684 -> resized to 17x28, centred on 28x28")
+    assert int(megabytes) < 144 and float(seconds) < 10
+
+
+def test_a_decompression_bomb_is_refused_in_one_line_before_decoding(model_file, tmp_path, capsys):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header_only(16000, 16000))  # 256 megapixels claimed by a 57-byte file
+    assert cli.main(["predict", str(bomb), "--model", str(model_file)]) == 1
+    assert only_line(capsys.readouterr().err) == (
+        f"fmnist: error: {bomb}: too large to decode safely (16000x16000, 256 megapixels; the limit is 200): "
+        f"scale it down first.")
+
+
+def test_between_pillows_limits_no_warning_leaks(tmp_path, recwarn):
+    """Pillow warns from 89 megapixels and refuses from 179; under 200 the command decides alone."""
+    from PIL import Image as PillowImage
+
+    path = tmp_path / "large.png"
+    path.write_bytes(png_header_only(10000, 10000))  # 100 megapixels, no pixel data
+    with pytest.raises(ImageError, match="corrupt or truncated image"):
+        predict.preprocess(path)
+    assert not [w for w in recwarn if issubclass(w.category, PillowImage.DecompressionBombWarning)]
+    assert PillowImage.MAX_IMAGE_PIXELS == 89478485  # put back as it was
+
+
+# --- --explain ---------------------------------------------------------------------------------------
+
+def test_explain_writes_the_28x28_image_the_model_saw(model_file, tmp_path, capsys):
+    photos = [save(item(), tmp_path / "a.png"), save(item(value=90), tmp_path / "sub.jpg")]
+    (tmp_path / "sub").mkdir()
+    photos.append(save(item(height=100), tmp_path / "sub" / "a.png"))  # the same name: kept apart
+    out = tmp_path / "seen"
+    assert cli.main(["predict", *photos, "--model", str(model_file), "--explain", str(out), "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["explained"] for r in results] == [str(out / "a.png"), str(out / "sub.png"), str(out / "a-2.png")]
+    for result, photo in zip(results, photos):
+        np.testing.assert_array_equal(np.asarray(Image.open(result["explained"])), predict.preprocess(photo).pixels)
+    assert sorted(p.name for p in out.iterdir()) == ["a-2.png", "a.png", "sub.png"]  # no temporary files left
+    assert cli.main(["predict", photos[0], "--model", str(model_file), "--explain", str(out)]) == 0
+    assert f"  the 28x28 image the model saw: {out / 'a.png'}" in capsys.readouterr().out.splitlines()
+
+
+# --- every saved model of the series -------------------------------------------------------------------
+
+SAVED = sorted((predict.default_model_path().parent).glob("*.keras"))
+
+
+@pytest.mark.parametrize("path", SAVED, ids=[p.stem for p in SAVED])
+def test_every_saved_model_of_the_series_predicts_a_photo(path, real_data, tmp_path, capsys):
+    _, (x_test, _) = real_data
+    images = [save(Image.fromarray(255 - x_test[0]).resize((280, 280)), tmp_path / "photo.png"),
+              save(Image.fromarray(x_test[1]), tmp_path / "export.png")]
+    assert cli.main(["predict", *images, "--model", str(path), "--json"]) == 0
+    assert [len(r["top"]) for r in json.loads(capsys.readouterr().out)] == [3, 3]
+
+
+# --- photo-like images: accuracy against the same items as dataset images -------------------------------
+
+KINDS = ("white", "off-white", "grey gradient", "textured", "dark cut-out", "light cut-out")
+PHOTO_ITEMS = 150  # per kind of background: test-split items, the same for every kind
+
+
+def photo_like(pixels: np.ndarray, kind: str, rng) -> tuple[Image.Image, dict]:
+    """A product photo of a dataset item: a dark item on a light background (the dataset negated such
+    photos), upscaled to 200-400 px with margins, tinted; or a cut-out on a transparent background.
+
+    The item darkens the light falling on it, so the photo is background x (1 - item / 255); the
+    cut-outs are the item as a shop shows it (dark) and as the dataset does (light), their alpha
+    the item's silhouette. Returns the image and how to save it.
+    """
+    side = int(rng.integers(200, 401))
+    margin = int(rng.integers(side // 12, side // 5))
+    inner = side - 2 * margin
+    grown = np.asarray(Image.fromarray(pixels).resize((inner, inner), Image.Resampling.BICUBIC), dtype=np.float64)
+    share = np.zeros((side, side))
+    share[margin:margin + inner, margin:margin + inner] = np.clip(grown, 0, 255) / 255
+    if kind.endswith("cut-out"):
+        colour = 255 * share if kind == "light cut-out" else 255 * (1 - share)
+        rgba = np.dstack([colour] * 3 + [255 * np.clip(share * 8, 0, 1)])
+        return Image.fromarray(np.rint(rgba).astype(np.uint8), "RGBA"), {"format": "PNG", "compress_level": 1}
+    if kind == "white":
+        background, sigma = np.full((side, side), 255.0), 0
+    elif kind == "off-white":
+        background, sigma = np.full((side, side), float(rng.integers(225, 246))), 4
+    elif kind == "grey gradient":
+        background, sigma = 195 + 50 * np.linspace(0, 1, side)[:, None] * np.ones((1, side)), 3
+    else:  # a woven texture with sensor noise
+        grid = np.arange(side)
+        background, sigma = 225 + 10 * np.sin(grid[:, None] / 3.0) * np.cos(grid[None, :] / 4.0), 8
+    photo = background * (1 - share) + (rng.normal(0, sigma, (side, side)) if sigma else 0)
+    rgb = np.clip(np.rint(np.dstack([photo * tint for tint in (1.0, 0.97, 0.93)])), 0, 255).astype(np.uint8)
+    if kind in ("off-white", "textured"):
+        return Image.fromarray(rgb), {"format": "JPEG", "quality": int(rng.integers(60, 91))}
+    return Image.fromarray(rgb), {"format": "PNG", "compress_level": 1}
+
+
+@pytest.fixture(scope="module")
+def photo_set(real_data, tmp_path_factory):
+    """{kind: the 28x28 images `fmnist predict` made of the photo-like files}, test indices, labels."""
+    _, (x_test, y_test) = real_data
+    picks = np.sort(np.random.default_rng(6).choice(len(x_test), PHOTO_ITEMS, replace=False))
+    folder = tmp_path_factory.mktemp("photos")
+    made = {}
+    for number, kind in enumerate(KINDS):
+        rng = np.random.default_rng(number)
+        pixels = []
+        for i in picks:
+            image, options = photo_like(x_test[i], kind, rng)
+            path = folder / f"{kind.replace(' ', '_')}_{i}.{options['format'].lower()}"
+            image.save(path, **options)
+            pixels.append(predict.preprocess(path).pixels)
+        made[kind] = np.stack(pixels)
+    return made, picks, y_test[picks]
+
+
+def photo_accuracy_gaps(model, spec, photo_set, real_data, label: str) -> dict:
+    """Accuracy on the items as dataset images and as each kind of photo (printed); the gaps in points."""
+    made, picks, labels = photo_set
+    _, (x_test, _) = real_data
+    on_dataset = float(np.mean(predict.predict_pixels(model, x_test[picks], spec=spec).argmax(1) == labels))
+    gaps, shown = {}, []
+    for kind, pixels in made.items():
+        accuracy = float(np.mean(predict.predict_pixels(model, pixels, spec=spec).argmax(1) == labels))
+        gaps[kind] = 100 * (on_dataset - accuracy)
+        shown.append(f"{kind} {accuracy:.3f}")
+    print(f"\n{label}, {len(picks)} test-split items: dataset images {on_dataset:.3f}; photo-like: {', '.join(shown)}")
+    return gaps
+
+
+def test_photo_like_images_score_within_5_points_of_the_dataset_with_the_final_model(photo_set, real_data):
+    path = predict.default_model_path()
+    if not path.is_file():
+        pytest.skip("no final model yet: run notebook 04 in the full profile")
+    model = predict.load_model(path)
+    gaps = photo_accuracy_gaps(model, predict.model_input(model, path), photo_set, real_data, path.name)
+    assert max(gaps.values()) <= 5, gaps
+
+
+@pytest.fixture(scope="module")
+def transfer_model(real_data, tmp_path_factory):
+    """A small stand-in for notebook 05's model: (32, 32, 3) MobileNetV2-preprocessed inputs, saved as
+    models/smoke/05_transfer_learning.keras with its registry record in results/smoke.json beside it."""
+    import keras
+
+    from fmnist import imagenet, registry
+
+    (x_train, y_train), _ = real_data
+    keras.utils.set_random_seed(0)
+    x = np.concatenate(list(imagenet.to_rgb_batches(x_train[:3000], 32, imagenet.preprocess_function("mobilenet_v2"))))
+    model = keras.Sequential([keras.Input((32, 32, 3)),
+                              keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
+                              keras.layers.Conv2D(32, 3, strides=2, activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y_train[:3000], epochs=2, batch_size=64, verbose=0)
+    root = tmp_path_factory.mktemp("series")
+    path = root / "models" / "smoke" / "05_transfer_learning.keras"
+    path.parent.mkdir(parents=True)
+    model.save(path)
+    registry.record("05_transfer_learning", "best_transfer", "validation", 0.5, profile="smoke",
+                    extra={"from": "test fixture", "base": "mobilenet_v2", "input_size": 32},
+                    path=root / "results" / "smoke.json")
+    return path
+
+
+def test_photo_like_images_score_within_5_points_of_the_dataset_with_a_transfer_model(
+        transfer_model, photo_set, real_data):
+    model = predict.load_model(transfer_model)
+    spec = predict.model_input(model, transfer_model)
+    assert (spec.base, spec.size, spec.source) == ("mobilenet_v2", 32, "from results/smoke.json")
+    gaps = photo_accuracy_gaps(model, spec, photo_set, real_data,
+                               "05-style transfer fixture (MobileNetV2 input, 32 px)")
+    assert max(gaps.values()) <= 5, gaps
+
+
+def test_the_real_transfer_model_on_photo_like_images(photo_set, real_data):
+    path = predict.default_model_path().parent / "05_transfer_learning.keras"
+    if not path.is_file():
+        pytest.skip(f"no {path.name} in models/full/: notebook 05's full run saves it")
+    model = predict.load_model(path)
+    gaps = photo_accuracy_gaps(model, predict.model_input(model, path), photo_set, real_data,
+                               f"models/full/{path.name}")
+    assert max(gaps.values()) <= 5, gaps
+
+
+def test_a_transfer_model_predicts_exported_images_as_their_arrays(transfer_model, real_data, tmp_path, capsys):
+    import keras
+
+    from fmnist import imagenet
+
+    _, (x_test, _) = real_data
+    files = [save(Image.fromarray(x_test[i]), tmp_path / f"test{i}.png") for i in range(3)]
+    assert cli.main(["predict", *files, "--model", str(transfer_model), "--json", "--top", "10"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    batch = next(imagenet.to_rgb_batches(x_test[:3], 32, imagenet.preprocess_function("mobilenet_v2")))
+    expected = keras.models.load_model(transfer_model).predict(batch, verbose=0)
+    for result, row in zip(results, expected):
+        by_class = {entry["class"]: entry["probability"] for entry in result["top"]}
+        assert [by_class[name] for name in data.CLASS_NAMES] == pytest.approx(row, abs=1e-6)
+    assert cli.main(["predict", files[0], "--model", str(transfer_model)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"Model: {transfer_model} (32x32 RGB, MobileNetV2 preprocessing, from results/smoke.json)")
+
+
+def test_a_transfer_model_without_its_record_says_what_to_run(transfer_model, tmp_path, capsys):
+    lone = tmp_path / "models" / "small" / "05_transfer_learning.keras"
+    lone.parent.mkdir(parents=True)
+    lone.write_bytes(transfer_model.read_bytes())
+    assert cli.main(["predict", save(item(), tmp_path / "a.png"), "--model", str(lone)]) == 1
+    assert only_line(capsys.readouterr().err) == (
+        f"fmnist: error: {lone} takes 32x32 RGB images for an ImageNet base, but which base's preprocessing is "
+        f"not known (no record of 05_transfer_learning in results/small.json) and its layers do not tell: run "
+        f"notebook 05 (`fmnist run --profile small --only 05`), which saves the model with its record.")
+
+
+def test_without_a_record_the_base_is_guessed_from_layer_names_and_said(tmp_path, capsys):
+    import keras
+
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(4, 3, name="block1_conv1"),
+                              keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    path = tmp_path / "vgg_like.keras"
+    model.save(path)
+    assert cli.main(["predict", save(item(), tmp_path / "a.png"), "--model", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"Model: {path} (32x32 RGB, VGG16 preprocessing, no registry record: vgg_like.keras is not in "
+        f"models/<profile>/: size from the model's input, base guessed from its layer names)")

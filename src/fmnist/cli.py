@@ -3,7 +3,7 @@
     fmnist run [--profile P] [--only STAGE ...]
     fmnist report [--profile P] [--format table|markdown|json] [--update-readme [PATH]] [--provenance]
     fmnist data
-    fmnist predict IMAGE [IMAGE ...] [--model PATH] [--top K] [--json]
+    fmnist predict IMAGE [IMAGE ...] [--model PATH] [--top K] [--json] [--explain DIR]
     fmnist fork https://github.com/OWNER/NAME
     fmnist bench [--epochs N] [--images N]
 
@@ -69,7 +69,8 @@ def _data(args) -> int:
 def _predict(args) -> int:
     from fmnist import predict
 
-    return predict.command(args.images, model=args.model, top=args.top, as_json=args.json)
+    return predict.command(args.images, model=args.model, top=args.top, as_json=args.json,
+                           explain=args.explain)
 
 
 def _fork(args) -> int:
@@ -129,10 +130,12 @@ def parser() -> argparse.ArgumentParser:
                                          "cropped, 28x28) and the steps taken are shown.")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, any size)")
     predict.add_argument("--model", metavar="PATH",
-                         help="a saved .keras model (default: models/full/04_regularisation.keras)")
+                         help="a saved .keras model of notebooks 01-05 (default: models/full/04_regularisation.keras)")
     predict.add_argument("--top", type=_top_k, default=3, metavar="K",
                          help="how many classes to show per image (default: 3)")
     predict.add_argument("--json", action="store_true", help="print a JSON list instead of tables")
+    predict.add_argument("--explain", metavar="DIR",
+                         help="write the 28x28 image each input became to DIR as PNG, and name it")
     predict.set_defaults(func=_predict)
 
     fork = sub.add_parser("fork", help="point every notebook's Colab badge and setup cell at a fork")

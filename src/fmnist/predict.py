@@ -1,20 +1,19 @@
-"""`fmnist predict`: classify image files with a saved model, after making them look like Fashion-MNIST.
+"""`fmnist predict`: classify image files with any saved model of the series, after making them look like Fashion-MNIST.
 
-Fashion-MNIST items are light on a black background, 28x28 grey pixels, the item scaled so its
-longer side fills the frame and centred. Photographs are none of that, so each image is first
-brought to the dataset's form, and every change is reported:
+Each image is first brought to Fashion-MNIST's form, a light item on black, 28x28 (`fmnist.photo`
+does that and says how). The model then gets that image as it was trained on it:
 
-1. decoded with Pillow (PNG, JPEG, or anything else Pillow reads), turned upright as a camera's
-   EXIF orientation says, transparent pixels put on white, and converted to 8-bit grayscale;
-2. inverted when its border is light (brighter than mid-grey and than the inside): products were
-   photographed on white and the dataset negated them;
-3. a background still lighter than black is lowered to black;
-4. cropped to the item (pixels more than 5% above the background, as the dataset trimmed its
-   photographs), the longer side scaled to 28 pixels (Lanczos) and centred on a black 28x28 canvas.
+- the from-scratch models of notebooks 01-04 (28x28 grey inputs, or 784 values): scaled to [0, 1];
+- notebook 05's transfer model (``models/<profile>/05_transfer_learning.keras``, (size, size, 3)
+  inputs): resized and passed through its ImageNet base's ``preprocess_input`` by
+  `fmnist.imagenet.to_rgb_batches`, as in training. The base and size are read from the model's
+  registry record (``results/<profile>.json``, the profile being the model's folder under models/
+  and the stage its file name); without a record, the size comes from the model's input shape and
+  the base from its layer names, and the table says so; if neither tells, one line says what to run.
 
-An image that is already 28x28 keeps its geometry, so exported test images come back unchanged
-and are predicted exactly as their arrays are. A file that cannot be used is reported as one line
-on stderr and the others are still predicted; the exit status is then 1.
+`--explain DIR` writes the 28x28 image each input became, as a PNG, and names it. A file that
+cannot be used is reported as one line on stderr and the others are still predicted; the exit
+status is then 1.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,145 +30,14 @@ from fmnist import paths
 from fmnist.data import CLASS_NAMES
 from fmnist.errors import FmnistError
 from fmnist.native_logs import quiet_native_logs
+from fmnist.photo import SIZE, ImageError, Prepared, preprocess, read_gray, read_image, to_fashion_mnist  # noqa: F401
 
-SIZE = 28
 DEFAULT_MODEL = Path("models") / "full" / "04_regularisation.keras"
-FRAME = 2  # width of the border, in pixels, that decides which side is the background
-THRESHOLD = 0.05 * 255  # "background" is within 5% of full intensity, as in the dataset's trimming
-HIGH_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
-
-
-class ImageError(FmnistError):
-    """An image file that cannot be read or holds nothing to classify."""
+BASES = {"mobilenet_v2": "MobileNetV2", "vgg16": "VGG16"}
 
 
 class ModelError(FmnistError):
     """The model to predict with is missing, unreadable or does not take Fashion-MNIST images."""
-
-
-@dataclass
-class Prepared:
-    """An image in Fashion-MNIST's form: uint8 (28, 28), light item on black, and what was done."""
-
-    pixels: np.ndarray
-    steps: list[str] = field(default_factory=list)
-
-
-# --- reading and converting ---------------------------------------------------------------------
-
-def read_gray(path: Path | str) -> tuple[np.ndarray, list[str]]:
-    """The image at `path` as a float array of grey levels 0-255, and the conversions made."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    path = Path(path)
-    if not path.exists():
-        raise ImageError(f"{path}: no such file.")
-    if path.is_dir():
-        raise ImageError(f"{path}: is a folder, not an image file.")
-    if path.stat().st_size == 0:
-        raise ImageError(f"{path}: empty file (0 bytes); export the image again.")
-    try:
-        with Image.open(path) as image:
-            image.load()  # decode now: a truncated file fails here rather than half-read later
-            frames = getattr(image, "n_frames", 1)
-            # Cameras store photos as shot and say in EXIF how to turn them; the model needs them upright.
-            turned = image.getexif().get(0x0112, 1) not in (0, 1)
-            gray, steps = _to_gray(ImageOps.exif_transpose(image) if turned else image)
-    except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image file Pillow can read; use a PNG or JPEG.") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"{path}: too large to decode safely ({exc}); scale it down first.") from None
-    except Exception as exc:  # Pillow reports damaged data as OSError, SyntaxError, ValueError, zlib.error...
-        raise ImageError(f"{path}: corrupt or truncated image ({type(exc).__name__}: {exc}); "
-                         f"export or download it again.") from None
-    if turned:
-        steps.insert(0, "turned upright as its EXIF orientation says")
-    if frames > 1:
-        steps.insert(0, f"used the first of {frames} frames")
-    return gray, steps
-
-
-def _to_gray(image) -> tuple[np.ndarray, list[str]]:
-    from PIL import Image
-
-    mode, steps = image.mode, []
-    if mode in HIGH_BIT_MODES:
-        values = np.asarray(image, dtype=np.float64)
-        # Pillow's convert("L") clips 16-bit values at 255; scale them instead.
-        if mode.startswith("I;16") or values.max() > 255:
-            values = values * (255 / 65535)
-            steps.append(f"scaled {mode} grey levels to 8 bits")
-        return np.clip(values, 0, 255), steps
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info):
-        # Transparent pixels hold arbitrary colours; the dataset's products were shot on white.
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return np.asarray(Image.alpha_composite(white, rgba).convert("L"), dtype=np.float64), [
-            f"composited {mode} on white and converted to grayscale"]
-    if mode != "L":
-        # through RGB, which every mode Pillow decodes converts to (some, such as LAB, not to L)
-        image = image.convert("L") if mode in ("1", "RGB") else image.convert("RGB").convert("L")
-        steps.append(f"converted {mode} to grayscale")
-    return np.asarray(image, dtype=np.float64), steps
-
-
-def to_fashion_mnist(gray: np.ndarray) -> Prepared:
-    """Bring grey levels (any size, 0-255) to Fashion-MNIST's form; see the module docstring."""
-    from PIL import Image
-
-    gray = np.asarray(gray, dtype=np.float64)
-    steps = []
-    if gray.max() == gray.min():
-        raise ImageError(f"uniform image (every pixel has grey level {gray.max():.0f}): nothing to classify.")
-    frame = _frame(gray)
-    inside = gray[FRAME:-FRAME, FRAME:-FRAME]
-    # Either test alone misjudges dataset images: mid-grey inverts 2 of the 70,000 (bags filling
-    # the frame), "brighter than the inside" 72 (items touching the edges). Together: none.
-    if frame.mean() > 127.5 and (inside.size == 0 or frame.mean() > inside.mean()):
-        gray, frame = 255 - gray, 255 - frame
-        steps.append("inverted (light background)")
-    # A low percentile of the border: the background, even where the item touches the edge.
-    background = float(np.percentile(frame, 10))
-    if background > THRESHOLD:
-        gray = np.clip((gray - background) * (255 / (255 - background)), 0, 255)
-        steps.append(f"background grey level {background:.0f} lowered to black")
-    item = gray > THRESHOLD
-    if not item.any():
-        raise ImageError("nothing stands out from the background (contrast under 5%): nothing to classify; "
-                         "photograph the item on a plain background of a contrasting colour.")
-    pixels = np.rint(gray).astype(np.uint8)
-    if gray.shape == (SIZE, SIZE):
-        # Already the dataset's size: keep the geometry, so test-set exports predict like their arrays.
-        return Prepared(pixels, steps + ["already 28x28: size kept"])
-    rows, cols = np.flatnonzero(item.any(axis=1)), np.flatnonzero(item.any(axis=0))
-    crop = pixels[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    height, width = crop.shape
-    scale = SIZE / max(height, width)
-    new_width, new_height = max(1, round(width * scale)), max(1, round(height * scale))
-    resized = Image.fromarray(crop).resize((new_width, new_height), Image.Resampling.LANCZOS)
-    canvas = np.zeros((SIZE, SIZE), dtype=np.uint8)
-    top, left = (SIZE - new_height) // 2, (SIZE - new_width) // 2
-    canvas[top:top + new_height, left:left + new_width] = np.asarray(resized)
-    steps.append(f"cropped {width}x{height} -> resized to {new_width}x{new_height}, centred on 28x28")
-    return Prepared(canvas, steps)
-
-
-def _frame(gray: np.ndarray) -> np.ndarray:
-    """The pixels of the outer FRAME-pixel border (all of them, for images too small to have an inside)."""
-    mask = np.ones(gray.shape, dtype=bool)
-    mask[FRAME:-FRAME, FRAME:-FRAME] = False
-    return gray[mask]
-
-
-def preprocess(path: Path | str) -> Prepared:
-    """The image file at `path` in Fashion-MNIST's form, with every step taken; `ImageError` if unusable."""
-    gray, steps = read_gray(path)
-    try:
-        prepared = to_fashion_mnist(gray)
-    except ImageError as exc:
-        raise ImageError(f"{path}: {exc}") from None
-    prepared.steps = steps + prepared.steps
-    return prepared
 
 
 # --- the model ------------------------------------------------------------------------------------
@@ -221,17 +89,104 @@ def load_model(path: Path | str | None = None):
 _INPUT_SHAPES = {1: (SIZE * SIZE,), 2: (SIZE, SIZE), 3: (SIZE, SIZE, 1)}
 
 
-def predict_pixels(model, pixels: np.ndarray, name: str = "the model") -> np.ndarray:
-    """Class probabilities (N, 10) for uint8 images (N, 28, 28), scaled to [0, 1] as in training."""
+@dataclass
+class ModelInput:
+    """What a model takes per image: `shape`, and for an ImageNet transfer model its `base` and `size`.
+
+    `source` says where base and size came from (the registry record, or the model itself).
+    """
+
+    shape: tuple
+    base: str | None = None
+    size: int = SIZE
+    source: str = ""
+
+    def describe(self) -> str:
+        """How the 28x28 images are fed, for the table's Model line ("" for Fashion-MNIST's own form)."""
+        if self.base is None:
+            return ""
+        return f" ({self.size}x{self.size} RGB, {BASES[self.base]} preprocessing, {self.source})"
+
+
+def transfer_record(path: Path | str) -> tuple[dict | None, str]:
+    """The registry record saying how the transfer model at `path` was fed, and where it was (not) found.
+
+    The profile is the model's folder under models/ and the stage its file name, as notebook 05
+    saves it (``models/<profile>/05_transfer_learning.keras``); the registry is
+    ``results/<profile>.json`` beside that models/ folder. The record is the stage's record whose
+    ``extra`` holds ``base`` and ``input_size`` (``best_transfer`` first). Without one: None, and why.
+    """
+    from fmnist import registry
+
+    path = Path(path).resolve()
+    folder, stage = path.parent, path.stem
+    if folder.parent.name != "models":
+        return None, f"no registry record: {path.name} is not in models/<profile>/"
+    shown = f"results/{folder.name}.json"
+    candidates = [r for r in registry.read(folder.name, folder.parent.parent / shown)["records"]
+                  if r["stage"] == stage and {"base", "input_size"} <= set(r.get("extra") or {})]
+    candidates.sort(key=lambda r: r["model"] != "best_transfer")
+    return (candidates[0], f"from {shown}") if candidates else (None, f"no record of {stage} in {shown}")
+
+
+def _base_from_layers(model) -> str | None:
+    """The ImageNet base a model is built on, from its layers' names (Keras names them per base)."""
+    names, stack = set(), [model]
+    while stack:
+        layer = stack.pop()
+        names.add(layer.name)
+        stack.extend(getattr(layer, "layers", []))
+    if "block1_conv1" in names:
+        return "vgg16"
+    if "expanded_conv_depthwise" in names or "Conv1" in names:
+        return "mobilenet_v2"
+    return None
+
+
+def model_input(model, path: Path | str | None = None, name: str = "the model") -> ModelInput:
+    """How to feed `model` (loaded from `path`, if known) 28x28 images; `ModelError` in one line if it cannot be."""
     shape = getattr(model, "input_shape", None)
-    dims = tuple(shape[1:]) if isinstance(shape, tuple) else None
-    wanted = _INPUT_SHAPES.get(len(dims)) if dims else None
-    if wanted is None or any(d is not None and d != w for d, w in zip(dims, wanted)):
+    dims = tuple(shape[1:]) if isinstance(shape, tuple) else ()
+    wanted = _INPUT_SHAPES.get(len(dims))
+    if wanted and all(d is None or d == w for d, w in zip(dims, wanted)):
+        return ModelInput(wanted)
+    if len(dims) != 3 or dims[2] != 3 or dims[0] != dims[1] or (dims[0] is not None and dims[0] < 32):
         raise ModelError(
-            f"{name} expects inputs of shape {shape}; `fmnist predict` gives 28x28 grayscale images, "
-            f"like the from-scratch models of notebooks 01-04. Pass one of those with --model."
-        )
-    x = (np.asarray(pixels, dtype=np.float32) / 255.0).reshape((len(pixels),) + wanted)
+            f"{name} expects inputs of shape {shape}; `fmnist predict` gives 28x28 grayscale images, or "
+            f"RGB ones for notebook 05's transfer model (models/<profile>/05_transfer_learning.keras). "
+            f"Pass one of those with --model (05's per-seed files hold only its head).")
+    record, where = transfer_record(path) if path is not None else (None, "no registry record without a model file")
+    if record is not None:
+        base, size = record["extra"]["base"], int(record["extra"]["input_size"])
+        if base not in BASES or (dims[0] is not None and dims[0] != size):
+            raise ModelError(
+                f"{name}: its record ({where}) says {base} at {size}x{size}, but the model takes {shape}; "
+                f"re-run notebook 05 so that model and record agree.")
+        return ModelInput((size, size, 3), base, size, where)
+    base = _base_from_layers(model)
+    if base is None or dims[0] is None:
+        profile = Path(path).resolve().parent.name if path is not None else "<profile>"
+        raise ModelError(
+            f"{name} takes {dims[0]}x{dims[1]} RGB images for an ImageNet base, but which base's preprocessing "
+            f"is not known ({where}) and its layers do not tell: run notebook 05 "
+            f"(`fmnist run --profile {profile} --only 05`), which saves the model with its record.")
+    return ModelInput(dims, base, dims[0], f"{where}: size from the model's input, base guessed from its layer names")
+
+
+def predict_pixels(model, pixels: np.ndarray, name: str = "the model", spec: ModelInput | None = None) -> np.ndarray:
+    """Class probabilities (N, 10) for uint8 images (N, 28, 28), fed as `spec` (default: `model_input`) says.
+
+    Fashion-MNIST models get the pixels scaled to [0, 1], as in training; a transfer model gets them
+    through `fmnist.imagenet.to_rgb_batches` with its base's preprocessing, as notebook 05 trained it.
+    """
+    spec = spec or model_input(model, name=name)
+    pixels = np.asarray(pixels, dtype=np.uint8)
+    if spec.base is None:
+        x = (pixels.astype(np.float32) / 255.0).reshape((len(pixels),) + spec.shape)
+    else:
+        from fmnist import imagenet
+
+        x = np.concatenate(list(imagenet.to_rgb_batches(pixels, spec.size, imagenet.preprocess_function(spec.base))))
     with quiet_native_logs():
         probs = np.asarray(model.predict(x, verbose=0), dtype=np.float64)
     if probs.ndim != 2 or probs.shape[1] != len(CLASS_NAMES):
@@ -252,8 +207,32 @@ def top_k(probs: np.ndarray, k: int) -> list[dict]:
 
 # --- the command ------------------------------------------------------------------------------------
 
-def command(images: list[str], model: str | None = None, top: int = 3, as_json: bool = False) -> int:
-    """`fmnist predict`: 0 if every image was predicted, 1 if any could not be (each said on stderr)."""
+def _explain(folder: Path, image: str, pixels: np.ndarray, taken: set[str]) -> str:
+    """Write the 28x28 image `image` became to `folder` as a PNG (atomically); return its path."""
+    from PIL import Image
+
+    stem = Path(image).stem or "image"
+    name, number = f"{stem}.png", 1
+    while name in taken:  # two inputs of the same name from different folders keep both explanations
+        number += 1
+        name = f"{stem}-{number}.png"
+    taken.add(name)
+    target = folder / name
+    try:
+        with paths.atomic_path(target) as tmp:
+            Image.fromarray(pixels).save(tmp, format="PNG")
+    except OSError as exc:
+        raise FmnistError(f"--explain {folder}: cannot write {name} ({exc.strerror or exc}); "
+                          f"pass a folder you can write to.") from None
+    return str(target)
+
+
+def command(images: list[str], model: str | None = None, top: int = 3, as_json: bool = False,
+            explain: str | None = None) -> int:
+    """`fmnist predict`: 0 if every image was predicted, 1 if any could not be (each said on stderr).
+
+    `explain`: a folder to write the 28x28 image each input became to, as PNG, named in the output.
+    """
     model_path = check_model_path(model)  # before the images: a missing model is one error, not many
     results, prepared = [], {}
     for number, image in enumerate(images):
@@ -263,29 +242,38 @@ def command(images: list[str], model: str | None = None, top: int = 3, as_json: 
         except ImageError as exc:
             print(f"fmnist: error: {exc}", file=sys.stderr)
             results.append({"image": image, "error": str(exc)})
+    spec = None
     if prepared:
         loaded = load_model(model_path)
+        spec = model_input(loaded, model_path, str(model_path))
         order = sorted(prepared)
-        probs = predict_pixels(loaded, np.stack([prepared[i].pixels for i in order]), str(model_path))
+        probs = predict_pixels(loaded, np.stack([prepared[i].pixels for i in order]), str(model_path), spec)
+        taken: set[str] = set()
         for i, row in zip(order, probs):
-            results[i].update(steps=prepared[i].steps, top=top_k(row, top))
+            results[i].update(steps=prepared[i].steps)
+            if explain is not None:
+                results[i]["explained"] = _explain(Path(explain), images[i], prepared[i].pixels, taken)
+            results[i]["top"] = top_k(row, top)
     if as_json:
         print(json.dumps(results, indent=1))
     else:
-        _print_table(results, model_path)
+        _print_table(results, model_path, spec)
     return 1 if len(prepared) < len(images) else 0
 
 
-def _print_table(results: list[dict], model_path: Path) -> None:
+def _print_table(results: list[dict], model_path: Path, spec: ModelInput | None) -> None:
+    """The Model line (with how a transfer model is fed), then each image's steps and top classes."""
     if not any("top" in result for result in results):
         return
     root = paths.repo_root()
     shown = model_path.resolve().relative_to(root) if model_path.resolve().is_relative_to(root) else model_path
-    print(f"Model: {shown}")
+    print(f"Model: {shown}{spec.describe() if spec else ''}")
     width = max(len(name) for name in CLASS_NAMES)
     for result in results:
         if "top" not in result:
             continue
         print(f"\n{result['image']}: {'; '.join(result['steps'])}")
+        if "explained" in result:
+            print(f"  the 28x28 image the model saw: {result['explained']}")
         for rank, entry in enumerate(result["top"], 1):
             print(f"  {rank:>2}. {entry['class']:<{width}}  {entry['probability']:.4f}")
