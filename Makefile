@@ -10,7 +10,7 @@ TORCH_BIN := .venv-torch/bin
 JAX_NOTEBOOKS ?= notebooks/01_baseline.ipynb notebooks/02_low_capacity_convnet.ipynb \
                  notebooks/03_overfit.ipynb notebooks/06_final_evaluation.ipynb
 
-.PHONY: run test test-tensorflow test-jax test-jax-notebooks test-torch clean-smoke
+.PHONY: run test test-tensorflow test-jax test-torch clean-smoke
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,21 +30,17 @@ run: $(BIN)/.installed
 	$(BIN)/fmnist run --profile $(PROFILE) $(if $(ONLY),--only $(ONLY))
 
 ## make test: on TensorFlow, unit tests, notebook checks and nbval over every notebook in the smoke
-## profile; then on JAX, the unit tests (cross-backend ones included)
+## profile; then on JAX, the unit tests (cross-backend ones included) and nbval over $(JAX_NOTEBOOKS)
 test: test-tensorflow test-jax
 
 test-tensorflow: $(BIN)/.installed
 	FMNIST_PROFILE=smoke KERAS_BACKEND=tensorflow $(BIN)/python -m pytest
 
-# The JAX leg of `make test`: the unit tests, cross-backend loading included.
+# The JAX leg of `make test`. After test-tensorflow (make runs them in order; do not use -j):
+# notebook 06 then evaluates the smoke models TensorFlow saved, so 04 and 05 need not run on JAX.
 test-jax: $(JAX_BIN)/.installed $(BIN)/.installed
 	FMNIST_PROFILE=smoke KERAS_BACKEND=jax FMNIST_BACKEND_PYTHONS="tensorflow=$(BIN)/python" \
-	  $(JAX_BIN)/python -m pytest tests
-
-## make test-jax-notebooks: nbval over $(JAX_NOTEBOOKS) on JAX. Not yet part of `make test`: it has not
-## passed once yet. Run it after test-tensorflow, without -j: 06 then evaluates the smoke models TensorFlow saved.
-test-jax-notebooks: $(JAX_BIN)/.installed $(BIN)/.installed
-	FMNIST_PROFILE=smoke KERAS_BACKEND=jax $(JAX_BIN)/python -m pytest $(JAX_NOTEBOOKS)
+	  $(JAX_BIN)/python -m pytest tests $(JAX_NOTEBOOKS)
 
 ## make test-torch: opt-in, the JAX leg's checks on PyTorch (torch==2.13.0, a CPU build where pip finds one)
 test-torch: $(TORCH_BIN)/.installed $(BIN)/.installed
