@@ -5,7 +5,8 @@ schedule, loss, batch size and augmentation from its record in the full results 
 full training split, with validation every epoch as in the notebook, for a fixed number of epochs,
 and prints seconds per epoch and training images per second. The first epoch includes compilation
 (seconds on JAX), so the figures quoted are the mean of the later epochs. Nothing is recorded or
-saved: it is a measurement, not a result.
+saved: it is a measurement, not a result. `fmnist bench --block5` times one slow spot instead: VGG16's
+block 5 on small feature maps (`block5`).
 """
 
 from __future__ import annotations
@@ -76,3 +77,41 @@ def bench(epochs: int = 3, images: int | None = None, seed: int = 0) -> dict:
     print(f"seconds per epoch (epochs 2-{epochs}, training + validation): {later:.1f}; "
           f"{result['images_per_s']:,} training images/s; first epoch {timer.times[0]:.1f} s; total {total:.0f} s")
     return result
+
+
+# VGG16's input sizes in notebook 05 and the side of block 4's output (block 5's input) for each
+BLOCK5_MAPS = {32: 2, 48: 3, 64: 4}
+
+
+def block5(images: int = 1024, channels: int = 512, seed: int = 0) -> dict[int, float]:
+    """Seconds to run `images` feature maps through a stack shaped like VGG16's block 5, per input size.
+
+    Three 3x3 convolutions with 512 filters and a pooling, on the maps block 4 gives for 32, 48 and
+    64 px inputs (2x2, 3x3, 4x4): XLA's CPU convolution (JAX) is far slower on 2x2 maps than on the
+    larger ones, which is most of notebook 05's time on JAX in the smoke profile. Random weights: the
+    time does not depend on them. Timed after a first call, which compiles. `channels` is VGG16's 512
+    unless a test wants a small stack.
+    """
+    import keras
+    import numpy as np
+
+    from fmnist.opening import setup
+
+    session = setup("bench", profile="full", quiet=True)
+    rng = np.random.default_rng(seed)
+    print(f"fmnist bench --block5: {images:,} feature maps through VGG16's block 5 "
+          f"(3 convolutions 3x3x{channels} + pooling), batches of 512; backend {session.backend} on {session.device}")
+    seconds = {}
+    for size, side in BLOCK5_MAPS.items():
+        inputs = keras.Input((side, side, channels))
+        x = inputs
+        for _ in range(3):
+            x = keras.layers.Conv2D(channels, 3, padding="same", activation="relu")(x)
+        model = keras.Model(inputs, keras.layers.MaxPooling2D()(x))
+        maps = rng.random((images, side, side, channels), dtype=np.float32)
+        model.predict(maps[:512], batch_size=512, verbose=0)  # compiles
+        started = time.perf_counter()
+        model.predict(maps, batch_size=512, verbose=0)
+        seconds[size] = time.perf_counter() - started
+        print(f"  {size} px input ({side}x{side} maps): {seconds[size]:.2f} s")
+    return seconds

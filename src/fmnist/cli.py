@@ -84,9 +84,12 @@ def _fork(args) -> int:
 
 
 def _bench(args) -> int:
-    from fmnist.bench import bench
+    from fmnist import bench
 
-    bench(args.epochs, args.images)
+    if args.block5:
+        bench.block5()
+    else:
+        bench.bench(args.epochs, args.images)
     return 0
 
 
@@ -144,6 +147,8 @@ def parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="time notebook 04's final recipe: seconds per epoch, images/s")
     bench.add_argument("--epochs", type=int, default=3, help="epochs to train (default 3; the first compiles)")
     bench.add_argument("--images", type=int, metavar="N", help="only the first N training images (default: all)")
+    bench.add_argument("--block5", action="store_true",
+                       help="instead, time VGG16's block 5 on the feature maps of 32, 48 and 64 px inputs")
     bench.set_defaults(func=_bench)
     return top
 
