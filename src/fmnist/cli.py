@@ -85,6 +85,10 @@ def _fork(args) -> int:
 
 def _bench(args) -> int:
     from fmnist import bench
+    from fmnist.native_logs import quiet_native_logs
+
+    with quiet_native_logs():  # TensorFlow's C++ start-up lines, as in the notebooks' setup cell
+        import keras  # noqa: F401
 
     if args.block5:
         bench.block5()
