@@ -80,3 +80,21 @@ def test_fast_enough_to_stay_off_the_critical_path():
     start = time.perf_counter()
     augment_batch(x, np.random.default_rng(0), shift=0.1, rotation=10, zoom=0.1, flip=True, erase=0.5)
     assert time.perf_counter() - start < 5.0  # an epoch of training on 10,000 images takes longer
+
+
+def test_padded_crop_moves_each_image_by_whole_pixels_within_the_padding():
+    x = images(40)
+    out = augment_batch(x, np.random.default_rng(3), crop=4)
+    assert out.shape == x.shape
+    moves = set()
+    for o, i in zip(out, x):
+        found = [(dy, dx) for dy in range(-4, 5) for dx in range(-4, 5)
+                 if np.array_equal(o[max(dy, 0):28 + min(dy, 0), max(dx, 0):28 + min(dx, 0)],
+                                   i[max(-dy, 0):28 + min(-dy, 0), max(-dx, 0):28 + min(-dx, 0)])]
+        assert found, "every crop is the image translated by at most 4 pixels"
+        dy, dx = found[0]
+        uncovered = np.ones((28, 28), bool)
+        uncovered[max(dy, 0):28 + min(dy, 0), max(dx, 0):28 + min(dx, 0)] = False
+        assert np.all(o[uncovered] == 0)  # the border the translation uncovers is background
+        moves.add(found[0])
+    assert len(moves) > 10  # not the same translation for every image

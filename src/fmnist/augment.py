@@ -6,7 +6,8 @@ transform is one vectorised NumPy operation over the batch, done on the host whi
 accelerator trains, so there is a single code path for every backend.
 
 `augment_batch` applies random shifts, small rotations and zooms (one affine map per image,
-bilinear sampling), horizontal flips and random erasing. `AugmentedBatches` feeds them to
+bilinear sampling), padded random crops (whole-pixel translations, the CIFAR recipe), horizontal
+flips and random erasing. `AugmentedBatches` feeds them to
 ``model.fit`` as a ``keras.utils.PyDataset``, reshuffled every epoch, seeded for repeatability.
 """
 
@@ -47,13 +48,29 @@ def _affine_sample(images: np.ndarray, angle: np.ndarray, scale: np.ndarray,
     return (top * (1 - wy) + bottom * wy).astype(images.dtype)
 
 
+def padded_crop(images: np.ndarray, rng: np.random.Generator, pad: int) -> np.ndarray:
+    """Pad each image with `pad` background pixels on every side and cut a random window of its size.
+
+    The same as a random whole-pixel translation by up to `pad` pixels in each direction, with the
+    uncovered border filled with background (0); no interpolation, so no blur.
+    """
+    n, h, w = images.shape[:3]
+    padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    top = rng.integers(0, 2 * pad + 1, n)
+    left = rng.integers(0, 2 * pad + 1, n)
+    rows = top[:, None, None] + np.arange(h)[None, :, None]
+    cols = left[:, None, None] + np.arange(w)[None, None, :]
+    return padded[np.arange(n)[:, None, None], rows, cols]
+
+
 def augment_batch(images: np.ndarray, rng: np.random.Generator, *, shift: float = 0.0, rotation: float = 0.0,
-                  zoom: float = 0.0, flip: bool = False, erase: float = 0.0) -> np.ndarray:
+                  zoom: float = 0.0, crop: int = 0, flip: bool = False, erase: float = 0.0) -> np.ndarray:
     """A randomly transformed copy of a batch of (N, H, W, C) float images.
 
     shift: largest shift as a fraction of the image size; rotation: largest angle in degrees;
-    zoom: largest relative change of scale; flip: mirror half of the images left-right;
-    erase: probability of blanking one random rectangle (2-25% of the image) per image.
+    zoom: largest relative change of scale; crop: padding in pixels of a padded random crop;
+    flip: mirror half of the images left-right; erase: probability of blanking one random
+    rectangle (2-25% of the image) per image.
     """
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 4:
@@ -66,6 +83,8 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, *, shift: float 
         out = _affine_sample(out, angle.astype(np.float32), scale.astype(np.float32),
                              (rng.uniform(-shift, shift, n) * h).astype(np.float32),
                              (rng.uniform(-shift, shift, n) * w).astype(np.float32))
+    if crop:
+        out = padded_crop(out, rng, int(crop))
     if flip:
         mirrored = rng.random(n) < 0.5
         out[mirrored] = out[mirrored, :, ::-1]
