@@ -172,3 +172,18 @@ def test_best_epoch_follows_the_monitored_direction():
     history = {"val_loss": [0.5, 0.3, 0.4], "val_accuracy": [0.1, 0.2, 0.9]}
     assert training.best_epoch(history, "val_loss") == 2
     assert training.best_epoch(history, "val_accuracy") == 3
+
+
+def test_a_fit_validated_once_after_training_measures_the_same_model(tiny_split, capsys):
+    """Screening runs skip the per-epoch validation pass; the verdict's number is the same."""
+    every = training.compile_and_fit(build_tiny, tiny_split, "every", epochs=2, seeds=[3], record=False,
+                                     checkpoint=False, tensorboard=False, verbose=0)
+    once = training.compile_and_fit(build_tiny, tiny_split, "once", epochs=2, seeds=[3], record=False,
+                                    checkpoint=False, tensorboard=False, verbose=0, validate_each_epoch=False)
+    assert "val_loss" in every.histories[0] and "val_loss" not in once.histories[0]
+    assert once.val_accuracy == pytest.approx(every.val_accuracy, abs=1e-6)
+    assert once.val_loss == pytest.approx(every.val_loss, abs=1e-5)
+    assert "once, seed 3: 2 epochs, validation accuracy" in capsys.readouterr().out  # no "best epoch" without a curve
+    with pytest.raises(training.FmnistError, match="early stopping watches the validation curve"):
+        training.compile_and_fit(build_tiny, tiny_split, "x", epochs=2, seeds=[3], early_stopping=2,
+                                 validate_each_epoch=False)

@@ -7,7 +7,7 @@ view; this module turns the training keys into a `compile_and_fit` call and keep
 - ``optimizer`` (rmsprop, adam, adamw, sgd), ``learning_rate``, ``weight_decay`` (AdamW),
   ``schedule`` (None or ``"cosine"``), ``label_smoothing``, ``batch_size``, ``epochs``,
   ``early_stopping`` (patience, best weights restored);
-- augmentation: ``shift``, ``rotation``, ``zoom``, ``flip``, ``erase`` (see `fmnist.augment`).
+- augmentation: ``shift``, ``rotation``, ``zoom``, ``crop``, ``flip``, ``erase`` (see `fmnist.augment`).
 
 `Search` runs the start configuration, then each proposed change on top of the current best,
 judged by `fmnist.decisions.DecisionLog` from the registry's records (the series' paired rule:
@@ -37,7 +37,7 @@ from fmnist.repro import seed_everything
 from fmnist.session import current
 from fmnist.training import EpochTimer, FitResult, compile_and_fit
 
-AUGMENT_KEYS = ("shift", "rotation", "zoom", "flip", "erase")
+AUGMENT_KEYS = ("shift", "rotation", "zoom", "crop", "flip", "erase")
 OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd")
 
 
@@ -80,7 +80,8 @@ def compile_for(model, config: dict, n_train: int, epochs: int | None = None):
 
 def fit_config(build: Callable[[dict], object], config: dict, split: Split, name: str, *,
                seeds: list[int] | None = None, record_as: str = "validation", checkpoint: bool = False,
-               tensorboard: bool = False, verbose: int = 0, extra: dict | None = None) -> FitResult:
+               tensorboard: bool = False, verbose: int = 0, extra: dict | None = None,
+               validate_each_epoch: bool = True) -> FitResult:
     """`compile_and_fit` for a configuration: its optimizer, loss, epochs and augmentation."""
     if "epochs" not in config:
         raise FmnistError("the configuration has no 'epochs'")
@@ -90,7 +91,8 @@ def fit_config(build: Callable[[dict], object], config: dict, split: Split, name
     return compile_and_fit(lambda: build(config), split, name, epochs=config["epochs"], batch_size=batch_size,
                            optimizer=lambda: make_optimizer(config, steps, epochs), loss=make_loss(config),
                            seeds=seeds, early_stopping=config.get("early_stopping"), monitor="val_accuracy",
-                           augment=augmentation(config), record_as=record_as, checkpoint=checkpoint,
+                           augment=augmentation(config), validate_each_epoch=validate_each_epoch,
+                           record_as=record_as, checkpoint=checkpoint,
                            tensorboard=tensorboard, verbose=verbose, extra={"config": _plain(config), **(extra or {})})
 
 
@@ -147,7 +149,9 @@ class Search:
     profile, backend, library versions, CPU). Training is deterministic for those, so the numbers
     would be the same; anything else (a record without these fields included) is retrained.
     `reused` lists the reused runs with the time they were made. The start is always trained
-    (its curves are needed).
+    (its curves are needed). The other runs are validated once, after training (their verdict
+    needs the final accuracy, not the curve), unless they stop early: a third of a screening run's
+    time was its validation passes.
     """
 
     def seconds(self) -> float:
@@ -160,6 +164,7 @@ class Search:
     def __init__(self, build: Callable[[dict], object], split: Split, start: dict, *,
                  seeds: list[int] | None = None, start_name: str = "start", reuse: bool = False):
         self.build, self.split, self.reuse = build, split, reuse
+        self.start_name = start_name
         self.seeds = current().profile.seeds[:2] if seeds is None else list(seeds)
         self.config = dict(start)
         self.reused: dict[str, str] = {}  # model name -> when its reused run was recorded
@@ -212,7 +217,9 @@ class Search:
             if why != "not recorded":
                 print(f"--- {name}: the recorded run is not reused ({why}); training it again")
         started = time.perf_counter()
+        curve = name == self.start_name or bool(config.get("early_stopping"))
         result = fit_config(self.build, config, self.split, name, seeds=seeds, record_as=registry.SCREEN,
+                            validate_each_epoch=curve,
                             extra={"validation_images": len(self.split.y_val), "data_sha256": self._data,
                                    "reuse_key": self.reuse_key(config, seeds)})
         print(f"    ({time.perf_counter() - started:.0f} s)")
@@ -308,11 +315,12 @@ def best_epoch(result: FitResult) -> int:
 
 
 def retrain(build: Callable[[dict], object], config: dict, x: np.ndarray, y: np.ndarray, *, epochs: int,
-            name: str, seed: int = 0):
+            name: str, seed: int = 0, extra: dict | None = None):
     """Fit `config` on all of (x, y) (training + validation) for `epochs`; record and return the model.
 
     No data is left to validate on, so the record holds the accuracy on its own training data,
-    under the split ``"train+validation"``; only the test set can judge this model.
+    under the split ``"train+validation"``; only the test set can judge this model. `extra` goes
+    into the record too (notebook 04 stores its test-time choice there for notebook 06).
     """
     session = current()
     epochs = session.profile.epochs(epochs)
@@ -334,6 +342,6 @@ def retrain(build: Callable[[dict], object], config: dict, x: np.ndarray, y: np.
                     history.history["loss"][-1], seeds=[seed], params=model.count_params(), epochs=epochs,
                     train_seconds=round(seconds, 1), profile=session.profile.name,
                     extra={"config": _plain(config), "training_images": len(y),
-                           "note": "accuracy on its own training data: nothing held out"})
+                           "note": "accuracy on its own training data: nothing held out", **(extra or {})})
     print(f"{name}: {seconds:.0f} s, training accuracy at the last epoch {history.history['accuracy'][-1]:.4f}")
     return model, history.history

@@ -271,8 +271,9 @@ def over_seeds(name: str, build: Callable[[], object], fit: Callable[[object, li
                 "epochs_run": len(logs.get("loss", [])), "seconds": seconds,
                 "seconds_per_epoch": statistics.fmean(later) if later else 0.0}
         _append(result, model, info)
-        summary = (f"{name}, seed {seed}: {info['epochs_run']} epochs (best {best_epoch(logs, monitor)}), "
-                f"validation accuracy {val_acc:.4f}, loss {val_loss:.4f}, {seconds:.0f} s")
+        best = f" (best {best_epoch(logs, monitor)})" if monitor in logs else ""  # no curve: validated once, after
+        summary = (f"{name}, seed {seed}: {info['epochs_run']} epochs{best}, "
+                   f"validation accuracy {val_acc:.4f}, loss {val_loss:.4f}, {seconds:.0f} s")
         line.done(summary)  # the progress line becomes the summary: one stored line per seed
         if resume:
             _save_finished(name, seed, model, {
@@ -308,7 +309,7 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
                     reduce_lr: int | None = None, checkpoint: bool = True, tensorboard: bool = True,
                     callbacks: Callable[[], list] | None = None, record: bool = True,
                     verbose: int = 0, train_data: tuple | None = None,
-                    augment: dict | None = None,
+                    augment: dict | None = None, validate_each_epoch: bool = True,
                     record_as: str = "validation", extra: dict | None = None,
                     resume: bool = False) -> FitResult:
     """`over_seeds` with the compile and fit written for you (kept for notebook 04's configurations).
@@ -316,8 +317,12 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
     New notebook code should write its compile and fit and call `over_seeds`. `build` returns an
     uncompiled model; `optimizer` is a name or a function returning a new optimizer; `epochs` may be
     capped by the profile; `train_data` replaces the split's training arrays; `augment` holds the
-    arguments of `fmnist.augment.augment_batch`.
+    arguments of `fmnist.augment.augment_batch`. `validate_each_epoch=False` skips the validation
+    pass after every epoch (no curves): the fit is measured once, after training, as always, which
+    is all a screening run needs; early stopping needs the curve, so it cannot be combined with it.
     """
+    if not validate_each_epoch and early_stopping:
+        raise FmnistError(f"{name}: early stopping watches the validation curve; keep validate_each_epoch=True")
     epochs = current().profile.epochs(epochs)
     x_train, y_train = train_data if train_data is not None else (split.x_train, split.y_train)
     state = {"seed": None}
@@ -338,10 +343,13 @@ def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epo
             inputs = {"x": AugmentedBatches(x_train, y_train, batch_size, seed=seed, **augment)}
         else:
             inputs = {"x": x_train, "y": y_train, "batch_size": batch_size}
-        return model.fit(**inputs, epochs=epochs, validation_data=(split.x_val, split.y_val),
-                         validation_batch_size=1024, callbacks=standard + (callbacks() if callbacks else []), verbose=verbose)
+        validation = ({"validation_data": (split.x_val, split.y_val), "validation_batch_size": 1024}
+                      if validate_each_epoch else {})
+        return model.fit(**inputs, epochs=epochs, **validation,
+                         callbacks=standard + (callbacks() if callbacks else []), verbose=verbose)
 
-    settings = {"epochs": epochs, "batch_size": batch_size, "loss": _serialized(loss), "augment": augment}
+    settings = {"epochs": epochs, "batch_size": batch_size, "loss": _serialized(loss), "augment": augment,
+                "validate_each_epoch": validate_each_epoch}
     resumable = resume and callbacks is None  # extra callbacks cannot be fingerprinted
     return over_seeds(name, compiled, fitted, split, seeds=seed_list, early_stopping=early_stopping,
                       monitor=monitor, reduce_lr=reduce_lr, checkpoint=checkpoint, tensorboard=tensorboard,
