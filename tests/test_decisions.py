@@ -108,3 +108,16 @@ def test_a_new_protocol_rebases_the_best_without_judging(capsys):
     assert list(log.frame()["decision"]) == ["new reference", "kept"]
     with pytest.raises(FmnistError, match="not a registry record"):
         log.rebase("oops", {"model": "x"})
+
+
+def test_each_step_shows_its_cost_beside_its_gain(capsys):
+    log = DecisionLog(rec("start", [0.90, 0.902]))
+    costly = rec("wide", [0.93, 0.931])
+    costly["train_seconds"] = 120.0  # per seed
+    costly["extra"]["seconds_per_epoch"] = 8.0
+    log.consider("wider", costly)
+    log.consider("unrecorded cost", rec("other", [0.80, 0.81]))
+    assert "margin 0.0042; 240 s of training) -> kept" in capsys.readouterr().out
+    table = log.frame()
+    assert table["train s"].iloc[0] == 240.0 and table["s/epoch"].iloc[0] == 8.0
+    assert table["train s"].isna().iloc[1]  # a record without timings shows no made-up cost

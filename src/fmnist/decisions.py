@@ -131,6 +131,19 @@ class Step:
     kept: bool
     parameters: str = ""
     kind: str = "change"  # or "budget": the protocol changed and the best was re-measured under it
+    seconds: float | None = None  # training time of the run, all seeds together: the step's cost
+    seconds_per_epoch: float | None = None
+
+
+def _cost(record: dict) -> tuple[float | None, float | None]:
+    """(training seconds over all seeds, seconds per epoch) of a record, None where not recorded."""
+    per_seed = record.get("train_seconds")
+    total = per_seed * len(record["accuracy"]["values"]) if per_seed is not None else None
+    return total, (record.get("extra") or {}).get("seconds_per_epoch")
+
+
+def _cost_text(step: "Step") -> str:
+    return f"; {step.seconds:.0f} s of training" if step.seconds is not None else ""
 
 
 def beats(candidate: dict, best: dict, images: int | None = None) -> tuple[bool, float, float]:
@@ -162,13 +175,13 @@ class DecisionLog:
         kept, difference, margin = beats(record, against or self.best, images)
         step = Step(len(self.steps) + 1, change, record["model"], record.get("params"),
                     record["accuracy"]["mean"], record["accuracy"]["std"], len(record["accuracy"]["values"]),
-                    difference, margin, kept, parameters)
+                    difference, margin, kept, parameters, "change", *_cost(record))
         self.steps.append(step)
         if kept:
             self.best = record
         verdict = "kept" if kept else "rolled back"
         print(f"{step.iteration:>2}. {change}: {step.mean:.4f} ± {step.std:.4f} "
-              f"({difference:+.4f} vs best, paired over seeds; margin {margin:.4f}) -> {verdict}")
+              f"({difference:+.4f} vs best, paired over seeds; margin {margin:.4f}{_cost_text(step)}) -> {verdict}")
         return step
 
     def rebase(self, change: str, record: dict, parameters: str = "") -> Step:
@@ -181,15 +194,15 @@ class DecisionLog:
         difference = record["accuracy"]["mean"] - self.best["accuracy"]["mean"]
         step = Step(len(self.steps) + 1, change, record["model"], record.get("params"), record["accuracy"]["mean"],
                     record["accuracy"]["std"], len(record["accuracy"]["values"]), difference, 0.0, True,
-                    parameters, kind="budget")
+                    parameters, "budget", *_cost(record))
         self.steps.append(step)
         self.best = record
         print(f"{step.iteration:>2}. {change}: {step.mean:.4f} ± {step.std:.4f} ({difference:+.4f} vs the best "
-              f"before) -> the new reference (a change of protocol, not judged)")
+              f"before{_cost_text(step)}) -> the new reference (a change of protocol, not judged)")
         return step
 
     def frame(self):
-        """The decision log as a DataFrame: iteration, change, parameters, accuracy, difference, kept."""
+        """The decision log as a DataFrame: iteration, change, parameters, accuracy, difference, cost, kept."""
         import pandas as pd
 
         return pd.DataFrame([{
@@ -197,6 +210,7 @@ class DecisionLog:
             "params": s.params,
             "val accuracy": s.mean, "std": s.std, "seeds": s.seeds,
             "vs best": s.difference, "margin": s.margin,
+            "train s": s.seconds, "s/epoch": s.seconds_per_epoch,
             "decision": "new reference" if s.kind == "budget" else ("kept" if s.kept else "rolled back"),
         } for s in self.steps])
 
