@@ -22,7 +22,7 @@ TIERS = {
     "data": ["data", "environment", "stats", "neighbours"],
     "profiles": ["profiles", "registry", "session", "figures", "colab", "readme", "test_history"],
     "training": ["training", "iterations", "decisions", "imagenet", "plots"],
-    "evaluation": ["predict", "photo", "prediction_cache", "stage_models", "evaluation"],
+    "evaluation": ["predict", "photo", "prediction_cache", "stage_models", "test_time", "evaluation"],
     "running": ["runner", "prerequisites", "header", "opening", "bench"],
     "interface": ["cli", "__init__", "__main__"],
 }

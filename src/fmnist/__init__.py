@@ -19,7 +19,7 @@ Listed by tier, lowest first; a module imports only its own tier or lower ones
   (inputs and cached features for 05), `plots`
 - evaluation: `predict` (`fmnist predict`, model loading, any stage's model), `photo` (image files to
   Fashion-MNIST's form), `prediction_cache`, `stage_models` (saved stage and per-seed models),
-  `evaluation` (re-exports for notebook 06)
+  `test_time` (flip averaging, chosen in 04 and applied in 06), `evaluation` (re-exports for notebook 06)
 - running: `runner` (the series, in order), `prerequisites` (what a notebook builds on), `header` (the
   setup cell, badges, `fork`), `opening` (`fmnist.setup`), `bench` (`fmnist bench`)
 - interface: `cli` (the `fmnist` command)
