@@ -48,6 +48,8 @@ CANDIDATE_CHANGES = [
     ("vgg_blocks", {"conv_filters": (32, 64, 128), "convs_per_block": 2, "batch_norm": True,
                     "padding": "same"}, 1_910_602),
     ("gap", {"head": "gap"}, 271_882),
+    # shortcuts: 1x1 convolutions with batch norm where the width changes (1->64: 320, 64->128: 8,704)
+    ("residual", {"residual": True, "padding": "same"}, 1_853_770),
 ]
 
 
@@ -63,3 +65,9 @@ def candidate_builder():
 def test_each_architecture_change_of_notebook_04_has_its_size(change, settings, params):
     build_candidate, start = candidate_builder()
     assert build_candidate({**start, **settings}).count_params() == params
+
+
+def test_a_residual_block_without_same_padding_is_refused_with_the_reason():
+    build_candidate, start = candidate_builder()
+    with pytest.raises(ValueError, match="need padding='same'"):
+        build_candidate({**start, "residual": True})
