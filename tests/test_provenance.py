@@ -61,3 +61,27 @@ def test_report_shows_provenance_and_marks_old_records(scratch_home, capsys):
     assert "01_baseline / new / validation" in out and f"x{environment.os.cpu_count()}" in out
     assert "00_old / old / validation" in out and "commit     not recorded" in out
     assert sys.version.split()[0] in out
+
+
+def test_a_notebook_executed_in_place_is_not_a_code_change_but_an_edited_cell_is(tmp_path):
+    import json
+
+    def notebook(source, outputs):
+        return json.dumps({"cells": [{"cell_type": "code", "source": source, "outputs": outputs,
+                                      "metadata": {}, "execution_count": None}],
+                           "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+    repo = tmp_path / "repo"
+    package = repo / "src" / "fmnist"
+    package.mkdir(parents=True)
+    (repo / "notebooks").mkdir()
+    (package / "__init__.py").write_text("")
+    book = repo / "notebooks" / "01.ipynb"
+    book.write_text(notebook("print(1)", []))
+    for args in (["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    book.write_text(notebook("print(1)", [{"output_type": "stream", "name": "stdout", "text": "1\n"}]))
+    assert environment.code_version(package)["dirty"] is False  # executed in place: outputs only
+    book.write_text(notebook("print(2)", []))
+    found = environment.code_version(package)
+    assert found["dirty"] is True and found["changed"] == ["notebooks/01.ipynb"]

@@ -54,6 +54,8 @@ def test_run_writes_smoke_copies_and_records_wall_time(series, scratch_home):
     (run,) = registry.read("smoke")["runs"]
     assert run["stage"] == "00_first" and run["status"] == "ok" and run["seconds"] > 0
     assert (run["backend"], run["device"]) == ("tensorflow", "CPU (2 cores)")
+    assert run["commit"] == runner.code_commit()  # the code the notebook ran from, in README's runs table
+    assert run["commit"] is None or len(run["commit"].split("+")[0]) == 10
 
 
 def test_a_run_drops_the_results_its_notebook_no_longer_produces(series, scratch_home):

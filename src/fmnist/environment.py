@@ -107,11 +107,32 @@ def _pip_commit() -> str | None:
         return None
 
 
+def _notebook_sources(text: str | None) -> list | None:
+    """The cells' types and sources of a notebook's JSON text: what it runs and says, not what it printed."""
+    try:
+        return [(c.get("cell_type"), "".join(c.get("source", ""))) for c in json.loads(text or "")["cells"]]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _only_outputs_differ(top: Path, relative: str) -> bool:
+    """Whether a modified notebook differs from the commit in its outputs only (a run executed it in place)."""
+    if not relative.endswith(".ipynb"):
+        return False
+    try:
+        current = (top / relative).read_text(encoding="utf-8")
+    except OSError:
+        return False
+    committed = _notebook_sources(_git("show", f"HEAD:{relative}", folder=top))
+    return committed is not None and committed == _notebook_sources(current)
+
+
 def code_version(package_dir: Path | None = None) -> dict[str, object]:
     """{"commit": sha or "unknown", "dirty": bool or None, "changed": up to 10 modified files}.
 
     The commit of the checkout the imported `fmnist` package lives in; "dirty" when tracked files
-    other than the series' own outputs (results, models, figures, README) differ from it.
+    other than the series' own outputs (results, models, figures, README) differ from it; a notebook
+    whose cells are the committed ones and only its outputs differ (executed in place) is not a change.
     """
     package_dir = Path(package_dir or Path(__file__).resolve().parent)
     top = _git("rev-parse", "--show-toplevel", folder=package_dir)
@@ -120,7 +141,8 @@ def code_version(package_dir: Path | None = None) -> dict[str, object]:
         return {"commit": _pip_commit() or "unknown", "dirty": None, "changed": []}
     status = _git("status", "--porcelain", "--untracked-files=no", "--", ".",
                   *[f":(exclude){p}" for p in _OUTPUTS], folder=Path(top))
-    changed = [line[3:] for line in (status or "").splitlines() if line.strip()]
+    changed = [line[3:] for line in (status or "").splitlines()
+               if line.strip() and not _only_outputs_differ(Path(top), line[3:])]
     return {"commit": commit, "dirty": bool(changed) if status is not None else None, "changed": changed[:10]}
 
 

@@ -30,7 +30,8 @@ def as_markdown(data: dict) -> str:
     lines = _markdown_table(table)
     if data.get("runs"):
         runs = [{"notebook": r["stage"], "status": r["status"], "wall time": f"{r['seconds']:.0f} s",
-                 "backend": r.get("backend") or "", "device": r.get("device") or "", "finished": r["time"]}
+                 "backend": r.get("backend") or "", "device": r.get("device") or "",
+                 "commit": r.get("commit") or "not recorded", "finished": r["time"]}
                 for r in data["runs"]]
         lines += ["", "Notebook runs that produced them:", ""] + _markdown_table(runs)
     return "\n".join(lines) + "\n"

@@ -200,10 +200,14 @@ def drop_stale(stage: str, since: str, profile: str, path: Path | None = None) -
 
 
 def record_run(stage: str, seconds: float, status: str, profile: str, backend: str | None = None,
-               device: str | None = None, path: Path | None = None) -> dict:
-    """Record how long a notebook took to run, whether it succeeded, and where it ran."""
+               device: str | None = None, path: Path | None = None, commit: str | None = None) -> dict:
+    """Record how long a notebook took to run, whether it succeeded, where and from which commit it ran.
+
+    `commit` is the code's commit, with "+modified" when tracked files other than the series' outputs
+    differed from it (`fmnist.environment.code_version`).
+    """
     entry = {"stage": stage, "seconds": round(float(seconds), 1), "status": status, "profile": profile,
-             "backend": backend, "device": device, "time": now()}
+             "backend": backend, "device": device, "commit": commit, "time": now()}
     with _locked(profile, path):
         data = read(profile, path)
         data["runs"] = [r for r in data["runs"] if r["stage"] != stage] + [entry]

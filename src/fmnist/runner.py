@@ -247,6 +247,16 @@ def where_it_ran(nb) -> tuple[str | None, str | None]:
     return None, None
 
 
+def code_commit() -> str | None:
+    """The short commit the notebooks run from, "+modified" if code differs from it; None without git."""
+    from fmnist.environment import code_version
+
+    found = code_version()
+    if found["commit"] in (None, "unknown"):
+        return None
+    return found["commit"][:10] + ("+modified" if found["dirty"] else "")
+
+
 def output_path(path: Path, profile: str) -> Path:
     """Where the executed notebook goes: in place for ``full``, ``runs/<profile>/`` otherwise."""
     return path if profile == "full" else paths.runs_dir(profile) / path.name
@@ -355,7 +365,7 @@ def _run_all(chosen: list[Path], profile: str, stream, timings: list) -> list[tu
                   f"({stopped}); running the notebook again from the start.", file=stream)
         n_code = sum(1 for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
         label = f"[{number}/{len(chosen)}] {path.stem} ({profile})"
-        start, started_at = time.perf_counter(), registry.now()
+        start, started_at, commit = time.perf_counter(), registry.now(), code_commit()
         with tqdm(total=n_code, desc=label, unit="cell", file=stream, leave=True, miniters=1, mininterval=0) as bar:
             try:
                 nb = execute(path, profile, progress=bar)
@@ -365,7 +375,7 @@ def _run_all(chosen: list[Path], profile: str, stream, timings: list) -> list[tu
                 with paths.atomic_path(failed_copy) as tmp:
                     nbformat.write(exc.notebook, tmp)
                 registry.record_run(path.stem, seconds, "failed", profile, *where_it_ran(exc.notebook),
-                                    path=failed_runs_file(profile))
+                                    path=failed_runs_file(profile), commit=commit)
                 raise NotebookError(f"{exc} (partly executed copy: {failed_copy})") from None
             except Interrupted as exc:
                 if exc.notebook is None:
@@ -376,7 +386,7 @@ def _run_all(chosen: list[Path], profile: str, stream, timings: list) -> list[tu
         seconds = time.perf_counter() - start
         with paths.atomic_path(output_path(path, profile)) as tmp:
             nbformat.write(nb, tmp)
-        registry.record_run(path.stem, seconds, "ok", profile, *where_it_ran(nb))
+        registry.record_run(path.stem, seconds, "ok", profile, *where_it_ran(nb), commit=commit)
         dropped = registry.drop_stale(path.stem, started_at, profile)
         if dropped:
             print(f"{path.stem}: dropped results its new run no longer produces: {', '.join(dropped)}", file=stream)
