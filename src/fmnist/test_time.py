@@ -45,13 +45,14 @@ def record_flip(result, split, name: str, *, of: str) -> dict:
     The record has the same seeds and validation images as `of` (the record of `result` without
     it), so `fmnist.decisions.compare(record, registry.get(stage, of))` pairs them seed by seed.
     """
+    from sklearn.metrics import log_loss
+
     session = current()
     accuracies, losses = [], []
     for model in result.models:
         probs = predict(model, split.x_val, flip=True)
         accuracies.append(float(np.mean(probs.argmax(axis=1) == split.y_val)))
-        chosen = np.clip(probs[np.arange(len(split.y_val)), split.y_val], 1e-7, 1.0)
-        losses.append(float(-np.mean(np.log(chosen))))
+        losses.append(float(log_loss(split.y_val, probs, labels=range(probs.shape[1]))))
     return registry.record(session.stage, name, "validation", accuracies, losses, seeds=list(result.seeds),
                            params=result.params, epochs=result.epochs_run, profile=session.profile.name,
                            extra={"of": of, "test_time": "mean of the image's and its mirror's probabilities",
