@@ -638,3 +638,60 @@ def test_without_a_record_the_base_is_guessed_from_layer_names_and_said(tmp_path
     assert capsys.readouterr().out.splitlines()[0] == (
         f"Model: {path} (32x32 RGB, VGG16 preprocessing, no registry record: vgg_like.keras is not in "
         f"models/<profile>/: size from the model's input, base guessed from its layer names)")
+
+
+# --- flip averaging, when notebook 04 chose it ------------------------------------------------------
+
+def series_04_model(root, flip):
+    """models/smoke/04_regularisation.keras under `root`, with notebook 04's retrained record beside it."""
+    from fmnist import registry
+
+    path = root / "models" / "smoke" / "04_regularisation.keras"
+    path.parent.mkdir(parents=True)
+    build_model(seed=2).save(path)
+    registry.record("04_regularisation", "final_retrained", "train+validation", 0.9, profile="smoke",
+                    extra={"test_time_flip": flip}, path=root / "results" / "smoke.json")
+    return path
+
+
+def lopsided():
+    """An item with more of it on the left: its mirror is another image."""
+    pixels = np.full((240, 180), 255, dtype=np.uint8)
+    pixels[20:220, 30:150] = 30
+    pixels[20:120, 30:60] = 120
+    return Image.fromarray(pixels)
+
+
+def test_a_04_model_predicts_with_flip_averaging_when_04_chose_it(tmp_path, capsys):
+    path = series_04_model(tmp_path, flip=True)
+    image = save(lopsided(), tmp_path / "shirt.png")
+    assert predict.test_time_flip(path) == (True, "flip averaging, as notebook 04 chose on validation "
+                                                  "(results/smoke.json)")
+    assert cli.main(["predict", image, "--model", str(path), "--json", "--top", "10"]) == 0
+    result = json.loads(capsys.readouterr().out)[0]
+    assert result["test_time"] == "flip averaging"
+    model, pixels = predict.load_model(path), predict.preprocess(image).pixels[None]
+    plain = predict.predict_pixels(model, pixels)[0]
+    mirrored = predict.predict_pixels(model, pixels[:, :, ::-1])[0]
+    assert not np.allclose(plain, mirrored, atol=1e-3)  # else the test could not tell
+    got = {entry["class"]: entry["probability"] for entry in result["top"]}
+    assert [got[name] for name in data.CLASS_NAMES] == pytest.approx((plain + mirrored) / 2, abs=1e-6)
+    assert cli.main(["predict", image, "--model", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"Model: {path} with flip averaging, as notebook 04 chose on validation (results/smoke.json)")
+
+
+def test_without_04s_choice_a_model_predicts_each_image_once(tmp_path, model_file):
+    assert predict.test_time_flip(series_04_model(tmp_path, flip=False)) == (False, "")
+    assert predict.test_time_flip(model_file) == (False, "")  # not in models/<profile>/
+    other = tmp_path / "models" / "smoke" / "03_overfit.keras"
+    assert predict.test_time_flip(other) == (False, "")  # another notebook's model
+
+
+def test_a_damaged_registry_beside_a_04_model_is_one_line_saying_how_to_recover(tmp_path, capsys):
+    path = series_04_model(tmp_path, flip=True)
+    (tmp_path / "results" / "smoke.json").write_text("{not json", encoding="utf-8")
+    assert cli.main(["predict", save(lopsided(), tmp_path / "a.png"), "--model", str(path)]) == 1
+    error = only_line(capsys.readouterr().err)
+    assert error.startswith(f"fmnist: error: {tmp_path / 'results' / 'smoke.json'}: not valid JSON")
+    assert "git checkout --" in error
