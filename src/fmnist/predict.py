@@ -113,6 +113,20 @@ class ModelInput:
         return f" ({self.size}x{self.size} RGB, {BASES[self.base]} preprocessing, {self.source})"
 
 
+def _records_beside(path: Path, stage: str) -> tuple[list[dict], str | None]:
+    """`stage`'s records in the registry beside a model saved as models/<profile>/<file>, and its name.
+
+    ([], None) when the model is not in such a folder; the registry is results/<profile>.json.
+    """
+    from fmnist import registry
+
+    folder = path.parent
+    if folder.parent.name != "models":
+        return [], None
+    shown = f"results/{folder.name}.json"
+    return [r for r in registry.read(folder.name, folder.parent.parent / shown)["records"] if r["stage"] == stage], shown
+
+
 def transfer_record(path: Path | str) -> tuple[dict | None, str]:
     """The registry record saying how the transfer model at `path` was fed, and where it was (not) found.
 
@@ -121,15 +135,12 @@ def transfer_record(path: Path | str) -> tuple[dict | None, str]:
     ``results/<profile>.json`` beside that models/ folder. The record is the stage's record whose
     ``extra`` holds ``base`` and ``input_size`` (``best_transfer`` first). Without one: None, and why.
     """
-    from fmnist import registry
-
     path = Path(path).resolve()
-    folder, stage = path.parent, path.stem
-    if folder.parent.name != "models":
+    stage = path.stem
+    records, shown = _records_beside(path, stage)
+    if shown is None:
         return None, f"no registry record: {path.name} is not in models/<profile>/"
-    shown = f"results/{folder.name}.json"
-    candidates = [r for r in registry.read(folder.name, folder.parent.parent / shown)["records"]
-                  if r["stage"] == stage and {"base", "input_size"} <= set(r.get("extra") or {})]
+    candidates = [r for r in records if {"base", "input_size"} <= set(r.get("extra") or {})]
     candidates.sort(key=lambda r: r["model"] != "best_transfer")
     return (candidates[0], f"from {shown}") if candidates else (None, f"no record of {stage} in {shown}")
 
@@ -141,15 +152,9 @@ def test_time_flip(path: Path | str) -> tuple[bool, str]:
     its ``_seed<N>`` files): it is ``test_time_flip`` in the record notebook 04 wrote when it retrained
     on training + validation data, in ``results/<profile>.json`` beside that models/ folder.
     """
-    from fmnist import registry
-
-    path = Path(path).resolve()
-    folder, stage = path.parent, path.stem.split("_seed")[0]
-    if folder.parent.name != "models" or stage != FLIP_STAGE:
-        return False, ""
-    shown = f"results/{folder.name}.json"
-    records = [r for r in registry.read(folder.name, folder.parent.parent / shown)["records"]
-               if r["stage"] == stage and r["model"] == "final_retrained"]
+    stage = Path(path).stem.split("_seed")[0]
+    records, shown = _records_beside(Path(path).resolve(), stage) if stage == FLIP_STAGE else ([], None)
+    records = [r for r in records if r["model"] == "final_retrained"]
     chosen = bool(records and (records[0].get("extra") or {}).get("test_time_flip"))
     return chosen, f"flip averaging, as notebook 04 chose on validation ({shown})" if chosen else ""
 
