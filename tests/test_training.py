@@ -102,6 +102,23 @@ def test_save_model_without_optimizer_is_smaller_and_predicts_the_same(tiny_spli
     assert np.allclose(loaded.predict(tiny_split.x_val, verbose=0), model.predict(tiny_split.x_val, verbose=0))
 
 
+def test_save_model_without_optimizer_drops_a_nested_models_optimizer_too(tiny_split, scratch_home):
+    """Notebook 05 wraps its compiled fine-tuned model in the layers below it; that inner model's Adam
+    moments (twice its weights) must not be saved either."""
+    inner = build_tiny()
+    inner.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    inner.fit(tiny_split.x_train[:64], tiny_split.y_train[:64], epochs=1, verbose=0)
+    inputs = keras.Input(tiny_split.x_train.shape[1:])
+    outer = keras.Model(inputs, inner(keras.layers.Identity()(inputs)))
+    slim = training.save_model(outer, "nested_without_optimizer", include_optimizer=False)
+    with zipfile.ZipFile(slim) as archive, archive.open("model.weights.h5") as weights:
+        names = []
+        h5py.File(io.BytesIO(weights.read()), "r").visit(names.append)
+    assert not [n for n in names if "optimizer" in n.split("/")]
+    loaded = keras.models.load_model(slim)
+    assert np.allclose(loaded.predict(tiny_split.x_val, verbose=0), outer.predict(tiny_split.x_val, verbose=0))
+
+
 def test_resume_reuses_finished_seeds_and_retrains_when_anything_changes(tiny_split, scratch_home, capsys):
     first = training.compile_and_fit(build_tiny, tiny_split, "tiny", epochs=2, seeds=[0, 1], verbose=0, resume=True)
     folder = scratch_home / "models" / "smoke" / "checkpoints" / "98_training_test"

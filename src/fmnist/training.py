@@ -386,13 +386,24 @@ def cross_validate(build: Callable[[], object], x: np.ndarray, y: np.ndarray, *,
     return scores
 
 
+def _without_compile_configs(config):
+    """``config`` with every nested ``compile_config`` removed, at any depth."""
+    if isinstance(config, dict):
+        return {key: _without_compile_configs(value) for key, value in config.items() if key != "compile_config"}
+    if isinstance(config, list):
+        return [_without_compile_configs(value) for value in config]
+    return config
+
+
 def without_optimizer(model):
     """An uncompiled copy of a Sequential or functional model with the same weights.
 
     Rebuilt from its config: `keras.models.clone_model` copies the compile state as well, and
-    saving the clone would store the optimizer's variables all the same.
+    saving the clone would store the optimizer's variables all the same. A compiled model nested
+    inside (notebook 05 wraps its fine-tuned model in the layers below it) carries its own
+    ``compile_config``; deserialising it compiles the inner model, so that is dropped too.
     """
-    copy = type(model).from_config(model.get_config())
+    copy = type(model).from_config(_without_compile_configs(model.get_config()))
     copy.set_weights(model.get_weights())
     return copy
 
