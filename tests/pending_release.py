@@ -11,7 +11,4 @@ The release run empties this set; from then on every committed notebook is check
 exception. Smoke-executed outputs (nbval) get no exception at all.
 """
 
-PENDING_RELEASE = {  # 01-03 were re-executed in full from the current code on 2026-12-02, 04 on 2026-12-03
-    "05_transfer_learning",
-    "06_final_evaluation",
-}
+PENDING_RELEASE: set[str] = set()  # 01-03 re-executed in full on 2026-12-02, 04 and 05-06 on 2026-12-03
