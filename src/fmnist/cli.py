@@ -2,6 +2,7 @@
 
     fmnist run [--profile P] [--only STAGE ...]
     fmnist report [--profile P] [--format table|markdown|json] [--update-readme [PATH]] [--provenance]
+    fmnist report [--profile P] --compare RERUN.json [--stage STAGE]
     fmnist data
     fmnist predict IMAGE [IMAGE ...] [--model PATH] [--top K] [--json] [--explain DIR]
     fmnist fork https://github.com/OWNER/NAME
@@ -40,6 +41,13 @@ def _report(args) -> int:
     from fmnist import registry
 
     data = registry.read(args.profile)
+    if args.compare:
+        from fmnist import reproduction
+
+        rerun = reproduction.read_rerun(args.compare)
+        rows = reproduction.compare(data, rerun, stage=args.stage)
+        print(reproduction.as_text(rows, data, rerun, stage=args.stage), end="")
+        return 1 if any(row["verdict"] == reproduction.DIFFERS for row in rows) else 0
     if args.provenance:
         from fmnist.environment import provenance_text
 
@@ -126,6 +134,10 @@ def parser() -> argparse.ArgumentParser:
                              "(default: the repository's README.md)")
     report.add_argument("--provenance", action="store_true",
                         help="per record: git commit, CPU, GPU, OS, backend and library versions")
+    report.add_argument("--compare", metavar="RERUN_JSON",
+                        help="compare with a re-run's registry, record by record: which numbers it reproduced "
+                             "exactly (exit status 1 if any record both hold differs)")
+    report.add_argument("--stage", help="with --compare: only this stage (04 or 04_regularisation)")
     report.set_defaults(func=_report)
 
     data = sub.add_parser("data", help="find, verify and describe the Fashion-MNIST files")
