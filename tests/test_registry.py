@@ -171,3 +171,12 @@ def test_validation_records_are_replaced_without_history(scratch_home):
     registry.record("05_x", "m", "validation", [0.9, 0.91], profile="smoke", extra={"model_sha256": "aaa"})
     registry.record("05_x", "m", "validation", [0.8, 0.81], profile="smoke", extra={"model_sha256": "bbb"})
     assert "earlier_tests" not in registry.get("05_x", "m", "validation", profile="smoke")["extra"]
+
+
+def test_readme_lists_notebook_runs_in_series_order_whenever_each_ran(scratch_home):
+    registry.record("03_overfit", "overfit", "validation", [0.9, 0.92], profile="smoke")
+    for stage in ("03_overfit", "01_baseline", "00_problem_and_data"):  # 00 re-run last
+        registry.record_run(stage, 10.0, "ok", "smoke", "tensorflow", "CPU (2 cores)")
+    runs_table = readme.as_markdown(registry.read("smoke")).split("Notebook runs that produced them:")[1]
+    listed = [line.split(" | ")[0].strip("| ") for line in runs_table.splitlines() if line.startswith("| 0")]
+    assert listed == ["00_problem_and_data", "01_baseline", "03_overfit"]
