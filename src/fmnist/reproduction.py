@@ -94,7 +94,7 @@ def as_text(rows: list[dict], reference: dict, rerun: dict, stage: str | None = 
     counts = {verdict: sum(row["verdict"] == verdict for row in rows)
               for verdict in (REPRODUCED, DIFFERS, ONLY_REFERENCE, ONLY_RERUN)}
     shared = counts[REPRODUCED] + counts[DIFFERS]
-    keys = {(row["stage"], row["model"], row["split"]) for row in rows}
+    keys = {_key(row) for row in rows}
     lines = [table.to_string(index=False), "",
              f"reference ran on: {_cpus([r for r in reference.get('records', []) if _key(r) in keys])}",
              f"re-run ran on:    {_cpus([r for r in rerun.get('records', []) if _key(r) in keys])}",
