@@ -86,6 +86,15 @@ def test_get_and_frame(scratch_home):
     assert table.loc[0, "s/epoch"] == 2.5 and table.loc[0, "accuracy"] == pytest.approx(0.905)
 
 
+def test_frame_keeps_the_test_split_out_of_a_stage_table(scratch_home):
+    """After notebook 06, a re-run of notebook 01 or 02 must not show the stage's test accuracy."""
+    registry.record("02_low_capacity_convnet", "low_capacity", "validation", [0.9, 0.91], profile="smoke")
+    registry.record("02_low_capacity_convnet", "low_capacity", "test", [0.89], profile="smoke")
+    assert list(registry.frame("02_low_capacity_convnet", profile="smoke")["split"]) == ["validation"]
+    assert sorted(registry.frame("02_low_capacity_convnet", profile="smoke", split=None)["split"]) == [
+        "test", "validation"]
+
+
 def test_atomic_writes_get_ordinary_permissions(scratch_home):
     import os
     import stat

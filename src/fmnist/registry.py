@@ -280,14 +280,20 @@ def get(stage: str, model: str, split: str = "validation", profile: str | None =
     )
 
 
-def frame(stage: str | None = None, profile: str | None = None):
-    """The records of a profile (optionally one stage) as a pandas DataFrame, one row per model."""
+def frame(stage: str | None = None, profile: str | None = None, split: str | None = "validation"):
+    """The records of a profile (optionally one stage) as a pandas DataFrame, one row per model.
+
+    Validation records only by default: once notebook 06 has run, the registry also holds each
+    stage's test record, and a stage's own notebook must not show it (the test set is 06's, once).
+    `split=None` gives every record.
+    """
     import pandas as pd
 
     from fmnist.profiles import get_profile
 
     data = read(get_profile(profile).name)
-    chosen = [r for r in data["records"] if stage is None or r["stage"] == stage]
+    chosen = [r for r in data["records"]
+              if (stage is None or r["stage"] == stage) and (split is None or r["split"] == split)]
     table = pd.DataFrame([{
         "stage": r["stage"], "model": r["model"], "split": r["split"], "params": r.get("params"),
         "s/epoch": (r.get("extra") or {}).get("seconds_per_epoch"),
