@@ -189,3 +189,19 @@ def test_readme_lists_notebook_runs_in_series_order_whenever_each_ran(scratch_ho
     runs_table = readme.as_markdown(registry.read("smoke")).split("Notebook runs that produced them:")[1]
     listed = [line.split(" | ")[0].strip("| ") for line in runs_table.splitlines() if line.startswith("| 0")]
     assert listed == ["00_problem_and_data", "01_baseline", "03_overfit"]
+
+
+def test_rows_keep_series_order_when_a_notebook_is_re_run_alone():
+    """A re-run of 01 after 06 appends its records; the table still lists 01 first and the tests last."""
+    record = {"accuracy": {"mean": 0.9, "std": 0.0, "values": [0.9]}}
+    data = {"records": [
+        {**record, "stage": "02_low_capacity_convnet", "model": "low_capacity", "split": "validation"},
+        {**record, "stage": "04_regularisation", "model": "final", "split": "validation"},
+        {**record, "stage": "04_regularisation", "model": "final_retrained", "split": "train+validation"},
+        {**record, "stage": "01_baseline", "model": "dense", "split": "test"},
+        {**record, "stage": "01_baseline", "model": "random_guess", "split": "validation"},
+        {**record, "stage": "01_baseline", "model": "dense", "split": "validation"},
+    ]}
+    assert [(r["stage"][:2], r["model"], r["split"]) for r in registry.rows(data)] == [
+        ("01", "random_guess", "validation"), ("01", "dense", "validation"), ("02", "low_capacity", "validation"),
+        ("04", "final", "validation"), ("04", "final_retrained", "train+validation"), ("01", "dense", "test")]

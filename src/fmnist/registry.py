@@ -236,9 +236,12 @@ SCREEN = "screen"  # notebook 04's screening runs: shown in its decision log, no
 
 
 def rows(data: dict) -> list[dict]:
-    """The registry's records as flat rows for a table (screening runs left out)."""
+    """The registry's records as flat rows for a table (screening runs left out), in series order:
+    every stage's own records first, then the test records of notebook 06, each stage's rows in the
+    order they were recorded. A notebook re-run alone appends its records; its rows keep their place.
+    """
     out = []
-    for r in data["records"]:
+    for r in sorted(data["records"], key=lambda r: (r["split"] == "test", r["stage"])):
         if r["split"] == SCREEN:
             continue
         out.append({
