@@ -77,7 +77,7 @@ def test_records_on_one_side_only_are_listed_after_the_reruns_own():
         ("stop_early", "only in the reference"), ("final", "only in the reference")]
 
 
-@pytest.mark.parametrize("stage", ["04", "04_regularisation"])
+@pytest.mark.parametrize("stage", ["04", "04_regularisation", "regularisation"])
 def test_a_stage_is_chosen_by_name_or_number(stage):
     rows = reproduction.compare(REFERENCE, _rerun(), stage=stage)
     assert [row["model"] for row in rows] == ["start", "stop_early", "final"]

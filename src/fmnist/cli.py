@@ -137,7 +137,7 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--compare", metavar="RERUN_JSON",
                         help="compare with a re-run's registry, record by record: which numbers it reproduced "
                              "exactly (exit status 1 if any record both hold differs)")
-    report.add_argument("--stage", help="with --compare: only this stage (04 or 04_regularisation)")
+    report.add_argument("--stage", help="with --compare: only this stage (04, 04_regularisation or regularisation)")
     report.set_defaults(func=_report)
 
     data = sub.add_parser("data", help="find, verify and describe the Fashion-MNIST files")
