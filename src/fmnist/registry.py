@@ -235,6 +235,11 @@ def _fmt_epochs(epochs) -> str:
 SCREEN = "screen"  # notebook 04's screening runs: shown in its decision log, not in the results table
 
 
+def stage_names(stage: str) -> tuple[str, str, str]:
+    """The names a stage answers to on the command line: ``04_regularisation``, ``04``, ``regularisation``."""
+    return stage, stage[:2], stage[3:]
+
+
 def rows(data: dict) -> list[dict]:
     """The registry's records as flat rows for a table (screening runs left out), in series order:
     every stage's own records first, then the test records of notebook 06, each stage's rows in the

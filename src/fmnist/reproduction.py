@@ -33,8 +33,7 @@ def _values(summary: dict | None) -> list:
 def _chosen(records: list[dict], stage: str | None) -> dict[tuple, dict]:
     """The records of `stage` by key: its full name, its two digits or its name after them, as
     `fmnist run --only` takes them (``04``, ``04_regularisation``, ``regularisation``); all for None."""
-    return {_key(r): r for r in records
-            if stage is None or stage in (r.get("stage"), str(r.get("stage", ""))[:2], str(r.get("stage", ""))[3:])}
+    return {_key(r): r for r in records if stage is None or stage in registry.stage_names(str(r.get("stage", "")))}
 
 
 def _largest_gap(a: list, b: list) -> float:

@@ -75,8 +75,7 @@ def select(available: list[Path], only: list[str] | None) -> list[Path]:
     chosen = []
     for wanted in only:
         key = wanted.removesuffix(".ipynb")
-        hits = [p for p in available
-                if key in (p.stem, p.stem[:2], p.stem[3:])]
+        hits = [p for p in available if key in registry.stage_names(p.stem)]
         if not hits:
             names = ", ".join(p.stem for p in available) or "none"
             raise FmnistError(f"No notebook matches {wanted!r}. Available: {names}.")
