@@ -70,10 +70,10 @@ def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:
 
 @pytest.fixture
 def tiny_dataset(tmp_path, monkeypatch):
-    """A folder with four tiny, valid IDX files, and fmnist.data.FILES pointed at their hashes."""
+    """A folder with four tiny, valid IDX files, and fmnist.learn.data.FILES pointed at their hashes."""
     import hashlib
 
-    from fmnist import data
+    from fmnist.learn import data
 
     rng = np.random.default_rng(0)
     arrays = {
@@ -104,9 +104,9 @@ def scratch_home(tmp_path, monkeypatch):
 
 @pytest.fixture
 def offline_weights(monkeypatch):
-    """Offline ImageNet weights where fmnist.weights finds them ($FMNIST_WEIGHTS_DIR, else the
+    """Offline ImageNet weights where fmnist.learn.weights finds them ($FMNIST_WEIGHTS_DIR, else the
     repository's models/imagenet/): skipped without them, failed in CI (.ci/run puts them there)."""
-    from fmnist import weights
+    from fmnist.learn import weights
 
     monkeypatch.setenv("FMNIST_HOME", str(REPO))
     folder = os.environ.get("FMNIST_WEIGHTS_DIR") or weights.default_dir()
@@ -119,7 +119,7 @@ def offline_weights(monkeypatch):
 @pytest.fixture(scope="session")
 def real_data():
     """The genuine dataset: skipped where it is not installed, a failure in CI (.ci/run installs it)."""
-    from fmnist import data
+    from fmnist.learn import data
     from fmnist.errors import DataError
 
     try:
@@ -135,7 +135,7 @@ def learnable_split(stage: str):
     bright 3x3 patch per class: a signal a tiny model learns in an epoch or two on every backend
     (a single pixel was too faint for PyTorch's initial weights)."""
     import fmnist
-    from fmnist.profiles import Split, SplitIndices
+    from fmnist.learn.profiles import Split, SplitIndices
 
     fmnist.setup(stage, quiet=True)
     rng = np.random.default_rng(0)
@@ -149,7 +149,7 @@ def learnable_split(stage: str):
 
 def backdate_records(profile: str, when: str = "2026-01-01T00:00:00+00:00") -> None:
     """Make every record of a profile's registry look as if an earlier run had written it."""
-    from fmnist import registry
+    from fmnist.learn import registry
 
     data = registry.read(profile)
     for entry in data["records"]:

@@ -1,4 +1,4 @@
-"""fmnist.augment: each transform does what it says, batches are seeded, and it is fast."""
+"""fmnist.learn.augment: each transform does what it says, batches are seeded, and it is fast."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from fmnist.augment import AugmentedBatches, _affine_sample, augment_batch
+from fmnist.learn.augment import AugmentedBatches, _affine_sample, augment_batch
 
 
 def images(n=6, seed=0):

@@ -62,7 +62,7 @@ NO_TENSORFLOW = """
             importlib.import_module("fmnist." + module.name)
     import keras, keras_tuner
     from conftest import learnable_split
-    from fmnist import environment, training
+    from fmnist.learn import environment, training
     split = learnable_split("98_backend_test")
     print(environment.describe())
     build = lambda: keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
@@ -93,7 +93,7 @@ def test_nothing_imports_tensorflow_off_the_tensorflow_backend(backend, tmp_path
 
 SAVE = """
     import keras, numpy as np
-    from fmnist.iterations import SmoothedSparseCrossentropy
+    from fmnist.learn.losses import SmoothedSparseCrossentropy
     keras.utils.set_random_seed(0)
     model = keras.Sequential([
         keras.Input((28, 28, 1)), keras.layers.Conv2D(8, 3, activation="relu"), keras.layers.BatchNormalization(),
@@ -110,7 +110,7 @@ SAVE = """
 
 LOAD = """
     import numpy as np
-    from fmnist.predict import load_model
+    from fmnist.learn.saved_models import load_model
     model = load_model("model.keras")
     np.save("loaded.npy", model.predict(np.load("inputs.npy"), verbose=0))
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fmnist import bench, cli
+from fmnist.series import bench, cli
 from fmnist.errors import FmnistError
 
 

@@ -21,7 +21,7 @@ import nbformat
 import pytest
 
 from conftest import REPO
-from fmnist import header
+from fmnist.series import opening
 
 NOTEBOOK = "02_low_capacity_convnet"
 
@@ -85,8 +85,8 @@ def test_notebook_02_alone_in_simulated_colab(tmp_path):
     content.mkdir()
     nb = nbformat.read(REPO / "notebooks" / f"{NOTEBOOK}.ipynb", as_version=4)
     setup = next(c for c in nb.cells if c.cell_type == "code")
-    assert setup.source == header.setup_cell(NOTEBOOK)
-    setup.source = header.setup_cell(NOTEBOOK, f"file://{bare}")
+    assert setup.source == opening.setup_cell(NOTEBOOK)
+    setup.source = opening.setup_cell(NOTEBOOK, f"file://{bare}")
     runner = tmp_path / "execute.py"
     runner.write_text(
         "import sys, nbformat\nfrom nbclient import NotebookClient\n"
@@ -120,7 +120,7 @@ def test_an_unreachable_repository_is_one_line_saying_what_to_do(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FMNIST_HOME", "VIRTUAL_ENV", "PYTHONPATH"))}
     env.update(PYTHONPATH=str(tmp_path / "stubs"), JUPYTER_PATH=str(tmp_path / "jupyter"), FMNIST_PROFILE="smoke")
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(header.setup_cell(NOTEBOOK, f"file://{tmp_path}/no-such-repository"))]
+    nb.cells = [nbformat.v4.new_code_cell(opening.setup_cell(NOTEBOOK, f"file://{tmp_path}/no-such-repository"))]
     opened, content = tmp_path / "opened.ipynb", tmp_path / "content"
     content.mkdir()
     nbformat.write(nb, opened)

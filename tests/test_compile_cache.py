@@ -8,7 +8,7 @@ import textwrap
 import keras
 import pytest
 
-from fmnist import compile_cache
+from fmnist.learn import compile_cache
 
 
 def test_other_backends_cache_nothing_and_import_no_jax(monkeypatch):
@@ -34,7 +34,7 @@ def test_a_second_seed_of_the_same_model_is_read_from_the_cache(tmp_path):
         import numpy as np
         import jax
         import keras
-        from fmnist import compile_cache, repro
+        from fmnist.learn import compile_cache, repro
 
         folder = compile_cache.enable("jax")
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)

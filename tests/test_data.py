@@ -1,4 +1,4 @@
-"""fmnist.data: finding, decoding and checking the Fashion-MNIST files, every error path included."""
+"""fmnist.learn.data: finding, decoding and checking the Fashion-MNIST files, every error path included."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import gzip
 import numpy as np
 import pytest
 
-from fmnist import data
+from fmnist.learn import data
 from fmnist.errors import DataError
 from conftest import idx_bytes, write_idx
 
@@ -143,7 +143,7 @@ def test_a_file_changed_on_disk_is_checked_again(tiny_dataset):
 
 
 def test_verbose_load_names_its_source_without_machine_paths(tiny_dataset, capsys):
-    from fmnist import data
+    from fmnist.learn import data
 
     data.load(verbose=True)
     line = capsys.readouterr().out.strip()

@@ -1,4 +1,4 @@
-"""fmnist.decisions: the paired rule, with a floor at the binomial standard error, behind every verdict."""
+"""fmnist.learn.decisions: the paired rule, with a floor at the binomial standard error, behind every verdict."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ matplotlib.use("Agg")
 import pytest  # noqa: E402
 
 import fmnist  # noqa: E402
-from fmnist.decisions import DecisionLog, beats, compare  # noqa: E402
+from fmnist.learn.decisions import DecisionLog, beats, compare  # noqa: E402
 from fmnist.errors import FmnistError  # noqa: E402
-from fmnist.registry import summarise  # noqa: E402
+from fmnist.learn.registry import summarise  # noqa: E402
 
 
 def rec(model, values, params=1000, images=5000, seeds=None):

@@ -1,4 +1,4 @@
-"""fmnist.evaluation: bootstrap interval, McNemar, calibration, confusions and the prediction cache."""
+"""fmnist.learn.evaluation: bootstrap interval, McNemar, calibration, confusions and the prediction cache."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import fmnist
-from fmnist import evaluation
+from fmnist.learn import evaluation
 from fmnist.errors import FmnistError
-from fmnist.evaluation import EvaluationError
+from fmnist.learn.evaluation import EvaluationError
 
 
 def predictions(n: int, accuracy: float, seed: int = 0):
@@ -250,7 +250,7 @@ def test_a_model_that_returns_the_wrong_shape_is_reported(smoke_session):
 
 
 def test_the_cache_needs_a_session_or_a_profile(scratch_home, monkeypatch):
-    from fmnist import session as session_module
+    from fmnist.learn import session as session_module
 
     monkeypatch.setattr(session_module, "_current", None)
     with pytest.raises(fmnist.FmnistError, match=r"call fmnist\.setup"):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import fmnist
-from fmnist import references, registry, stage_models, test_history
-from fmnist.evaluation import EvaluationError, seed_spread
+from fmnist.learn import references, registry, saved_models, test_history
+from fmnist.learn.evaluation import EvaluationError, seed_spread
 
 
 def test_seed_spread_is_mean_and_sample_sd_over_seeds():
@@ -27,20 +27,20 @@ def test_seed_spread_is_mean_and_sample_sd_over_seeds():
 
 def test_missing_seed_models_are_one_line_not_an_error(scratch_home, monkeypatch):
     monkeypatch.setenv("FMNIST_PROFILE", "smoke")
-    models, message = stage_models.load_seed_models("04_regularisation", profile="smoke")
+    models, message = saved_models.load_seed_models("04_regularisation", profile="smoke")
     assert models == {} and "no per-seed models" in message and "\n" not in message
-    folder = stage_models.seed_models_dir("04_regularisation", "smoke")
+    folder = saved_models.seed_models_dir("04_regularisation", "smoke")
     folder.mkdir(parents=True)
     (folder / "manifest.json").write_text(json.dumps({"files": {"0": "seed0.keras"}}))
-    models, message = stage_models.load_seed_models("04_regularisation", profile="smoke")
+    models, message = saved_models.load_seed_models("04_regularisation", profile="smoke")
     assert models == {} and "seed0.keras" in message
 
 
 def test_seed_models_are_saved_slim_and_load_back(scratch_home, monkeypatch):
     import keras
 
-    from fmnist.session import start
-    from fmnist.training import FitResult
+    from fmnist.learn.session import start
+    from fmnist.learn.training import FitResult
 
     monkeypatch.setenv("FMNIST_PROFILE", "smoke")
     start("04_regularisation")  # the session alone: setup() would first run the notebooks 04 builds on
@@ -52,15 +52,15 @@ def test_seed_models_are_saved_slim_and_load_back(scratch_home, monkeypatch):
         model.fit(np.zeros((4, 4)), np.zeros(4), verbose=0)
         built.append(model)
     result = FitResult(name="final", seeds=[0, 1], val_accuracy=[0.5, 0.6], models=built)
-    folder = stage_models.save_seed_models(result)
+    folder = saved_models.save_seed_models(result)
     assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "seed0.keras", "seed1.keras"]
-    models, message = stage_models.load_seed_models("04_regularisation", profile="smoke")
+    models, message = saved_models.load_seed_models("04_regularisation", profile="smoke")
     assert sorted(models) == [0, 1] and "2 per-seed models" in message
     x = np.random.default_rng(0).random((3, 4))
     np.testing.assert_allclose(models[1].predict(x, verbose=0), built[1].predict(x, verbose=0), rtol=1e-6)
     assert getattr(models[0], "optimizer", None) is None  # saved without optimizer state
     with pytest.raises(EvaluationError, match="fit it in this session"):
-        stage_models.save_seed_models(FitResult(name="final", seeds=[0], val_accuracy=[0.5]))
+        saved_models.save_seed_models(FitResult(name="final", seeds=[0], val_accuracy=[0.5]))
 
 
 def test_history_lists_superseded_tests_with_their_verdicts(tmp_path):

@@ -1,4 +1,4 @@
-"""fmnist.imagenet: RGB batches for ImageNet models, and features cached once per key."""
+"""fmnist.learn.imagenet: RGB batches for ImageNet models, and features cached once per key."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import fmnist
-from fmnist import imagenet, session, weights
+from fmnist.learn import imagenet, session, weights
 from fmnist.errors import FmnistError
-from fmnist.imagenet import ImagenetError
+from fmnist.learn.imagenet import ImagenetError
 
 VGG_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
 SHA = "0123456789abcdef" * 4

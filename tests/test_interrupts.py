@@ -14,7 +14,7 @@ import nbformat
 import pytest
 from test_runner import make_notebook
 
-from fmnist import cli, runner
+from fmnist.series import cli, runner
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")  # absolute: the kernel imports this package too
 NAP = "import os, time; time.sleep(float(os.environ.get('NAP', '60')))"

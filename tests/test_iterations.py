@@ -1,4 +1,4 @@
-"""fmnist.iterations: configurations to training, the one-change-at-a-time search, tuning, retraining."""
+"""fmnist.learn.iterations: configurations to training, the one-change-at-a-time search, tuning, retraining."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from conftest import learnable_split  # noqa: E402
 
-from fmnist import iterations, registry  # noqa: E402
+from fmnist.learn import iterations, registry  # noqa: E402
 from fmnist.errors import FmnistError  # noqa: E402
-from fmnist.profiles import screen_subset  # noqa: E402
+from fmnist.learn.profiles import screen_subset  # noqa: E402
 
 CONFIG = {"units": 16, "optimizer": "adam", "learning_rate": 1e-2, "schedule": None, "label_smoothing": 0.0,
           "batch_size": 32, "epochs": 2, "early_stopping": None, "shift": 0.0, "rotation": 0.0, "zoom": 0.0,

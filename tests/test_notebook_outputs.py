@@ -18,7 +18,7 @@ from conftest import REPO
 from output_checks import MARKDOWN_NUMBER, OUTSIDE, problems, searchable
 from pending_release import PENDING_RELEASE
 
-from fmnist import runner
+from fmnist.series import runner
 
 NOTEBOOKS = runner.notebooks(REPO / "notebooks")
 

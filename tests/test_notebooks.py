@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from conftest import REPO
-from fmnist import header, runner
+from fmnist.series import opening, runner
 
 NOTEBOOKS = runner.notebooks(REPO / "notebooks")
 IDS = [p.stem for p in NOTEBOOKS]
@@ -51,22 +51,22 @@ def test_title_cell_has_title_purpose_and_colab_badge_to_itself(path):
     badge = re.search(r'<a href="([^"]+)"[^>]*><img src="https://colab.research.google.com/assets/colab-badge.svg"',
                       first.source)
     assert badge, "no Colab badge"
-    assert badge.group(1) == header.colab_url(path.stem)
+    assert badge.group(1) == opening.colab_url(path.stem)
     assert badge.group(1).endswith(f"/notebooks/{path.name}")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_setup_cell_is_the_common_one(path):
     first_code = code_cells(read(path))[0]
-    assert first_code.source == header.setup_cell(path.stem)
+    assert first_code.source == opening.setup_cell(path.stem)
 
 
 def test_repository_address_is_set_in_one_place():
     import tomllib
 
     urls = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["urls"]
-    assert header.repository() == urls["Repository"]
-    assert header.setup_cell("00_x").count(urls["Repository"]) == 1
+    assert opening.repository() == urls["Repository"]
+    assert opening.setup_cell("00_x").count(urls["Repository"]) == 1
 
 
 def pending(paths):

@@ -1,4 +1,4 @@
-"""fmnist.predict and `fmnist predict`: preprocessing to Fashion-MNIST's form, output, every bad input."""
+"""fmnist.predict.classify and `fmnist predict`: preprocessing to Fashion-MNIST's form, output, every bad input."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fmnist import cli, data, predict
-from fmnist.predict import ImageError, ModelError
+from fmnist.series import cli
+from fmnist.learn import data
+from fmnist.predict import classify as predict
+from fmnist.predict.classify import ImageError, ModelError
 
 
 
@@ -400,7 +402,7 @@ def test_a_huge_jpeg_is_downscaled_while_decoding_in_bounded_memory(tmp_path):
               "    line = next(l for l in Path('/proc/self/status').read_text().splitlines() if l.startswith(key))\n"
               "    return int(line.split()[1])\n"
               "warnings.simplefilter('error')\n"
-              "from fmnist import photo\n"
+              "from fmnist.predict import photo\n"
               "before = kb('VmRSS:')\n"
               "start = time.perf_counter()\n"
               "prepared = photo.preprocess(sys.argv[1])\n"
@@ -556,7 +558,7 @@ def transfer_model(real_data, tmp_path_factory):
     models/smoke/05_transfer_learning.keras with its registry record in results/smoke.json beside it."""
     import keras
 
-    from fmnist import imagenet, registry
+    from fmnist.learn import imagenet, registry
 
     (x_train, y_train), _ = real_data
     keras.utils.set_random_seed(0)
@@ -600,7 +602,7 @@ def test_the_real_transfer_model_on_photo_like_images(photo_set, real_data):
 def test_a_transfer_model_predicts_exported_images_as_their_arrays(transfer_model, real_data, tmp_path, capsys):
     import keras
 
-    from fmnist import imagenet
+    from fmnist.learn import imagenet
 
     _, (x_test, _) = real_data
     files = [save(Image.fromarray(x_test[i]), tmp_path / f"test{i}.png") for i in range(3)]
@@ -644,7 +646,7 @@ def test_without_a_record_the_base_is_guessed_from_layer_names_and_said(tmp_path
 
 def series_04_model(root, flip):
     """models/smoke/04_regularisation.keras under `root`, with notebook 04's retrained record beside it."""
-    from fmnist import registry
+    from fmnist.learn import registry
 
     path = root / "models" / "smoke" / "04_regularisation.keras"
     path.parent.mkdir(parents=True)

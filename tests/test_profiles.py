@@ -1,11 +1,11 @@
-"""fmnist.profiles: splits are deterministic, disjoint and stratified; small is the reference protocol."""
+"""fmnist.learn.profiles: splits are deterministic, disjoint and stratified; small is the reference protocol."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from fmnist import profiles
+from fmnist.learn import profiles
 from fmnist.errors import ProfileError
 
 RNG = np.random.default_rng(1)

@@ -1,11 +1,12 @@
-"""fmnist.environment provenance: every record says which code, machine and libraries produced it."""
+"""fmnist.learn.environment provenance: every record says which code, machine and libraries produced it."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from fmnist import cli, environment, registry
+from fmnist.series import cli
+from fmnist.learn import environment, registry
 
 
 def test_every_record_carries_commit_machine_and_imported_libraries(scratch_home):

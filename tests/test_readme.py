@@ -6,8 +6,8 @@ import re
 
 import pytest
 from conftest import REPO
-from fmnist import readme as readme_section
-from fmnist import registry
+from fmnist.series import readme as readme_section
+from fmnist.learn import registry
 
 
 def test_results_table_is_generated_from_the_full_registry(monkeypatch):
@@ -32,7 +32,7 @@ def test_the_two_commands_exist_and_ci_calls_the_test_command():
 def test_small_protocol_table_is_generated_from_the_small_registry(monkeypatch):
     """The table beside the reference workflow is the small registry's, intervals and verdicts included."""
     monkeypatch.setenv("FMNIST_HOME", str(REPO))
-    from fmnist import references
+    from fmnist.learn import references
 
     readme = (REPO / "README.md").read_text()
     section = readme.split("### On the reference workflow's own protocol", 1)[1].split("\n## ", 1)[0]
@@ -85,7 +85,7 @@ def test_only_ci_refers_to_the_teams_shared_folder():
     files = subprocess.run(["git", "grep", "-l", needle, "--", ".", ":!notebooks/*.ipynb"], cwd=REPO, capture_output=True, text=True)
     checkers = {"tests/output_checks.py", "tests/test_no_outside_references.py"}  # they look for it
     assert set(files.stdout.split()) - checkers <= {".ci/run"}, files.stdout
-    # notebook sources too (stored outputs of 05 wait for the release run: fmnist.weights prints file names now)
+    # notebook sources too (stored outputs of 05 wait for the release run: fmnist.learn.weights prints file names now)
     import nbformat
 
     for notebook in sorted((REPO / "notebooks").glob("*.ipynb")):

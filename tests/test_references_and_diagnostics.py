@@ -1,4 +1,4 @@
-"""fmnist.references (published numbers as data) and the final evaluation's plots and neighbours."""
+"""fmnist.learn.references (published numbers as data) and the final evaluation's plots and neighbours."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import fmnist  # noqa: E402
-from fmnist import evaluation, plots, references  # noqa: E402
-from fmnist.evaluation import EvaluationError  # noqa: E402
+from fmnist.learn import evaluation, plots, references  # noqa: E402
+from fmnist.learn.evaluation import EvaluationError  # noqa: E402
 
 
 @pytest.fixture
@@ -125,7 +125,7 @@ def test_a_transfer_model_with_a_label_smoothed_inner_model_loads_in_a_fresh_int
     full model; notebook 06 and `fmnist predict` load it in processes that never imported that loss."""
     import keras
 
-    from fmnist.losses import SmoothedSparseCrossentropy
+    from fmnist.learn.losses import SmoothedSparseCrossentropy
 
     inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(10, activation="softmax")])
     inner.compile(optimizer="adam", loss=SmoothedSparseCrossentropy(0.1))
@@ -136,7 +136,7 @@ def test_a_transfer_model_with_a_label_smoothed_inner_model_loads_in_a_fresh_int
     outer.save(folder / "05_transfer_learning.keras")
     code = ("import sys; from fmnist import evaluation; "
             "m = evaluation.load_stage_model('05_transfer_learning', profile='smoke'); "
-            "assert 'fmnist.losses' in sys.modules; print(m.count_params())")
+            "assert 'fmnist.learn.losses' in sys.modules; print(m.count_params())")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "FMNIST_HOME": str(scratch_home)}, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -1,4 +1,4 @@
-"""fmnist.registry: records round-trip, replace their predecessor, and are written atomically."""
+"""fmnist.learn.registry: records round-trip, replace their predecessor, and are written atomically."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import json
 import pytest
 from conftest import backdate_records
 
-from fmnist import paths, readme, registry
+from fmnist import paths
+from fmnist.series import readme
+from fmnist.learn import registry
 from fmnist.errors import FmnistError
 
 
@@ -112,7 +114,7 @@ def test_epochs_shown_once_when_all_seeds_agree():
 
 
 def test_update_readme_replaces_only_the_marked_section(scratch_home, tmp_path, capsys):
-    from fmnist.cli import main
+    from fmnist.series.cli import main
 
     registry.record("01_baseline", "dense", "validation", [0.8, 0.82], seeds=[0, 1], profile="full")
     readme_file = tmp_path / "README.md"
@@ -127,7 +129,7 @@ def test_update_readme_replaces_only_the_marked_section(scratch_home, tmp_path, 
 
 
 def test_update_readme_without_markers_says_what_to_add(scratch_home, tmp_path, capsys):
-    from fmnist.cli import main
+    from fmnist.series.cli import main
 
     readme = tmp_path / "README.md"
     readme.write_text("# No results section\n")

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from fmnist import cli, data, paths, registry
+from fmnist.series import cli
+from fmnist.learn import data, registry
+from fmnist import paths
 from fmnist.errors import DataError, FmnistError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,7 +115,7 @@ def _as_unprivileged(script: str, env: dict) -> subprocess.CompletedProcess:
 
 LOAD = """
 import sys
-from fmnist import cli
+from fmnist.series import cli
 sys.exit(cli.main(["data"]))
 """
 

@@ -1,4 +1,4 @@
-"""fmnist.reproduction and `fmnist report --compare`: a re-run's numbers against the committed ones."""
+"""fmnist.series.reproduction and `fmnist report --compare`: a re-run's numbers against the committed ones."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import math
 import pytest
 from conftest import REPO
 
-from fmnist import cli, registry, reproduction
+from fmnist.series import cli, reproduction
+from fmnist.learn import registry
 from fmnist.errors import FmnistError
 
 

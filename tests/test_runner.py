@@ -1,4 +1,4 @@
-"""fmnist.runner and the command line: order, selection, progress, wall times and failure messages."""
+"""fmnist.series.runner and the command line: order, selection, progress, wall times and failure messages."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import nbformat
 import pytest
 from conftest import backdate_records
 
-from fmnist import cli, readme, registry, runner
+from fmnist.series import cli, readme, runner
+from fmnist.learn import registry
 from fmnist.errors import FmnistError, NotebookError
 
 

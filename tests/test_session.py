@@ -10,9 +10,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import fmnist  # noqa: E402
-from fmnist import session as session_module  # noqa: E402
+from fmnist.learn import session as session_module  # noqa: E402
 from fmnist.errors import FmnistError  # noqa: E402
-from fmnist.repro import seed_everything  # noqa: E402
+from fmnist.learn.repro import seed_everything  # noqa: E402
 
 
 def fresh_weights(seed):

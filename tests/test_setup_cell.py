@@ -13,7 +13,8 @@ import nbformat
 import pytest
 
 from conftest import REPO
-from fmnist import colab, header, prerequisites, registry
+from fmnist.series import colab, opening, prerequisites
+from fmnist.learn import registry
 from fmnist.errors import FmnistError, PrerequisiteError
 
 
@@ -99,7 +100,7 @@ def test_a_stage_counts_as_run_only_with_its_record_and_its_model(scratch_home):
 
 def test_smoke_runs_the_missing_notebooks_first_and_says_so(scratch_home, monkeypatch, capsys):
     ran = []
-    from fmnist import runner
+    from fmnist.series import runner
 
     monkeypatch.setattr(runner, "run", lambda profile, only, stream: ran.append((profile, only)))
     assert prerequisites.ensure("03_overfit", "smoke") == ["01_baseline", "02_low_capacity_convnet"]
@@ -119,7 +120,7 @@ def test_package_errors_are_one_line_in_jupyter():
 def test_native_log_lines_are_held_back_and_everything_else_passed_on():
     script = textwrap.dedent("""
         import os, sys
-        from fmnist.native_logs import quiet_native_logs
+        from fmnist.learn.native_logs import quiet_native_logs
         with quiet_native_logs():
             os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n")
             os.write(2, b"I0000 00:00:1796160588.103638    6772 cudart_stub.cc:31] Could not find cuda drivers\\n")
@@ -183,21 +184,21 @@ def test_fork_points_pyproject_badges_and_setup_cells_at_the_fork(tmp_path):
     source = REPO / "notebooks" / "02_low_capacity_convnet.ipynb"
     (root / "notebooks" / source.name).write_text(source.read_text())
     address = "https://github.com/someone/my-fork"
-    changed = header.fork(address + ".git", root=root)
+    changed = opening.fork(address + ".git", root=root)
     assert changed == ["pyproject.toml", f"notebooks/{source.name}"]
     assert f'Repository = "{address}"' in (root / "pyproject.toml").read_text()
     nb = nbformat.read(root / "notebooks" / source.name, as_version=4)
-    assert header.colab_url(source.stem, address) in nb.cells[0].source
+    assert opening.colab_url(source.stem, address) in nb.cells[0].source
     assert f'REPOSITORY = "{address}"' in nb.cells[1].source
-    assert nb.cells[1].source == header.setup_cell(source.stem, address)
+    assert nb.cells[1].source == opening.setup_cell(source.stem, address)
     original = nbformat.read(source, as_version=4)
     assert [c.get("outputs") for c in nb.cells[2:]] == [c.get("outputs") for c in original.cells[2:]]
-    assert header.fork(address, root=root) == []  # a second time changes nothing
+    assert opening.fork(address, root=root) == []  # a second time changes nothing
 
 
 def test_fork_refuses_an_address_that_is_not_a_github_repository(tmp_path):
     with pytest.raises(FmnistError, match=r"not a GitHub repository address: give it as https://github.com/OWNER/NAME"):
-        header.fork("git@github.com:someone/fork.git", root=tmp_path)
+        opening.fork("git@github.com:someone/fork.git", root=tmp_path)
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.stem)
@@ -207,7 +208,7 @@ def test_notebooks_ask_colab_for_a_gpu_runtime(path):
 
 
 def test_fork_command_reports_the_files_and_refuses_a_bad_address(tmp_path, monkeypatch, capsys):
-    from fmnist import cli
+    from fmnist.series import cli
 
     root = tmp_path / "fork"
     (root / "notebooks").mkdir(parents=True)

@@ -1,8 +1,8 @@
-"""fmnist.tables: formatted HTML tables for the notebooks."""
+"""fmnist.learn.tables: formatted HTML tables for the notebooks."""
 
 import pandas as pd
 
-from fmnist import tables
+from fmnist.learn import tables
 
 
 def frame():

@@ -1,4 +1,4 @@
-"""fmnist.test_time: flip averaging predicts what it says and is recorded so the paired rule can judge it."""
+"""fmnist.learn.test_time: flip averaging predicts what it says and is recorded so the paired rule can judge it."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import learnable_split
 
-from fmnist import decisions, registry, test_time
-from fmnist.training import compile_and_fit
+from fmnist.learn import decisions, registry, test_time
+from fmnist.learn.training import compile_and_fit
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""fmnist.training and fmnist.plots: the shared training path on tiny data."""
+"""fmnist.learn.training and fmnist.learn.plots: the shared training path on tiny data."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from conftest import learnable_split  # noqa: E402
 
-from fmnist import plots, registry, training  # noqa: E402
+from fmnist.learn import plots, registry, saved_models, training  # noqa: E402
+from fmnist.learn.augment import AugmentedBatches  # noqa: E402
 
 
 @pytest.fixture
@@ -27,25 +28,41 @@ def build_tiny():
     return keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
 
 
-def test_compile_and_fit_records_every_seed(tiny_split, scratch_home):
-    result = training.compile_and_fit(build_tiny, tiny_split, "tiny", epochs=5, batch_size=32,
-                                      seeds=[0, 1], early_stopping=3, verbose=0)
+def fit_tiny(split, name, *, epochs, seeds, batch_size=128, optimizer="rmsprop", augment=None, **options):
+    """What a notebook writes: its compile in `build`, its fit in `fit`, and over_seeds around them."""
+    def build():
+        model = build_tiny()
+        model.compile(optimizer=optimizer() if callable(optimizer) else optimizer,
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    def fit(model, callbacks):
+        batches = AugmentedBatches(split.x_train, split.y_train, batch_size, seed=0, **(augment or {}))
+        return model.fit(batches, epochs=min(epochs, 2), validation_data=(split.x_val, split.y_val),
+                         callbacks=callbacks, verbose=0)
+
+    return training.over_seeds(name, build, fit, split, seeds=seeds, **options)
+
+
+def test_over_seeds_records_every_seed_and_keeps_each_finished_one(tiny_split, scratch_home):
+    result = fit_tiny(tiny_split, "tiny", epochs=5, batch_size=32,
+                      seeds=[0, 1], early_stopping=3, checkpoint=True)
     assert result.seeds == [0, 1] and len(result.models) == 2 and result.models[0] is not result.models[1]
-    assert result.epochs_run == [2, 2]  # the smoke profile caps 5 epochs at 2
+    assert result.epochs_run == [2, 2]
     assert result.params == 7850
     (entry,) = registry.read("smoke")["records"]
     assert (entry["stage"], entry["model"], entry["split"]) == ("98_training_test", "tiny", "validation")
     assert entry["accuracy"]["values"] == pytest.approx(result.val_accuracy)
     assert entry["loss"]["values"] == pytest.approx(result.val_loss)
     checkpoints = scratch_home / "models" / "smoke" / "checkpoints" / "98_training_test"
-    assert sorted(p.name for p in checkpoints.iterdir()) == ["tiny_seed0.keras", "tiny_seed1.keras"]
+    assert sorted(p.name for p in checkpoints.iterdir()) == [
+        "tiny_seed0.finished.json", "tiny_seed0.finished.keras", "tiny_seed0.keras",
+        "tiny_seed1.finished.json", "tiny_seed1.finished.keras", "tiny_seed1.keras"]
 
 
 def test_same_seed_gives_the_same_result(tiny_split):
-    first = training.compile_and_fit(build_tiny, tiny_split, "a", epochs=2, seeds=[3], record=False,
-                                     checkpoint=False, tensorboard=False, verbose=0)
-    second = training.compile_and_fit(build_tiny, tiny_split, "b", epochs=2, seeds=[3], record=False,
-                                      checkpoint=False, tensorboard=False, verbose=0)
+    first = fit_tiny(tiny_split, "a", epochs=2, seeds=[3], record=False, checkpoint=False, tensorboard=False)
+    second = fit_tiny(tiny_split, "b", epochs=2, seeds=[3], record=False, checkpoint=False, tensorboard=False)
     assert first.val_loss == pytest.approx(second.val_loss, abs=1e-6)
 
 
@@ -63,15 +80,14 @@ def test_cross_validate_builds_a_fresh_model_per_fold(tiny_split):
 
 def test_save_model_is_atomic_and_loadable(tiny_split, scratch_home):
     model = build_tiny()
-    path = training.save_model(model)
+    path = saved_models.save_model(model)
     assert path == scratch_home / "models" / "smoke" / "98_training_test.keras"
     assert keras.models.load_model(path).count_params() == 7850
     assert [p.name for p in path.parent.iterdir()] == [path.name]
 
 
 def test_plots_are_saved_in_the_stage_folder(tiny_split, scratch_home):
-    result = training.compile_and_fit(build_tiny, tiny_split, "tiny", epochs=2, seeds=[0, 1], record=False,
-                                      checkpoint=False, tensorboard=False, verbose=0)
+    result = fit_tiny(tiny_split, "tiny", epochs=2, seeds=[0, 1], record=False, checkpoint=False, tensorboard=False)
     plots.plot_history(result, marks={"best": 1})
     conv = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(4, 3, name="conv")])
     plots.plot_filters(conv, "conv", "filters")
@@ -80,26 +96,25 @@ def test_plots_are_saved_in_the_stage_folder(tiny_split, scratch_home):
     assert sorted(p.name for p in folder.iterdir()) == ["filters.png", "maps.png", "tiny.png"]
 
 
-def test_compile_and_fit_with_augmentation_records_it(tiny_split, scratch_home):
-    result = training.compile_and_fit(build_tiny, tiny_split, "tiny_aug", epochs=1, batch_size=32, seeds=[0],
-                                      augment={"shift": 0.1, "flip": True}, checkpoint=False,
-                                      tensorboard=False, verbose=0)
-    assert result.epochs_run == [1]
-    assert registry.get("98_training_test", "tiny_aug", profile="smoke")["extra"]["augment"] == {"shift": 0.1, "flip": True}
+def test_augmented_batches_without_augmentation_are_the_plain_shuffled_data(tiny_split):
+    batches = AugmentedBatches(tiny_split.x_train, tiny_split.y_train, 32, seed=0)
+    x, y = batches[0]
+    order = batches.order[:32]
+    np.testing.assert_array_equal(x, tiny_split.x_train[order])
+    np.testing.assert_array_equal(y, tiny_split.y_train[order])
 
 
 def test_save_model_without_optimizer_is_smaller_and_predicts_the_same(tiny_split, scratch_home):
-    result = training.compile_and_fit(build_tiny, tiny_split, "tiny", epochs=1, seeds=[0], record=False,
-                                      checkpoint=False, tensorboard=False, verbose=0, optimizer="adam")
+    result = fit_tiny(tiny_split, "tiny", epochs=1, seeds=[0], record=False, checkpoint=False, tensorboard=False, optimizer="adam")
     model = result.models[0]
-    full = training.save_model(model, "with_optimizer")
-    slim = training.save_model(model, "without_optimizer", include_optimizer=False)
+    full = saved_models.save_model(model, "with_optimizer")
+    slim = saved_models.save_model(model, "without_optimizer", include_optimizer=False)
     assert slim.stat().st_size < 0.6 * full.stat().st_size  # Adam keeps two moments per weight
     with zipfile.ZipFile(slim) as archive, archive.open("model.weights.h5") as weights:
         assert "optimizer" not in h5py.File(io.BytesIO(weights.read()), "r")
     loaded = keras.models.load_model(slim)
     assert not loaded.compiled
-    assert np.allclose(loaded.predict(tiny_split.x_val, verbose=0), model.predict(tiny_split.x_val, verbose=0))
+    assert np.allclose(loaded.predict(tiny_split.x_val), model.predict(tiny_split.x_val))
 
 
 def test_save_model_without_optimizer_drops_a_nested_models_optimizer_too(tiny_split, scratch_home):
@@ -107,53 +122,63 @@ def test_save_model_without_optimizer_drops_a_nested_models_optimizer_too(tiny_s
     moments (twice its weights) must not be saved either."""
     inner = build_tiny()
     inner.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    inner.fit(tiny_split.x_train[:64], tiny_split.y_train[:64], epochs=1, verbose=0)
+    inner.fit(tiny_split.x_train[:64], tiny_split.y_train[:64], epochs=1)
     inputs = keras.Input(tiny_split.x_train.shape[1:])
     outer = keras.Model(inputs, inner(keras.layers.Identity()(inputs)))
-    slim = training.save_model(outer, "nested_without_optimizer", include_optimizer=False)
+    slim = saved_models.save_model(outer, "nested_without_optimizer", include_optimizer=False)
     with zipfile.ZipFile(slim) as archive, archive.open("model.weights.h5") as weights:
         names = []
         h5py.File(io.BytesIO(weights.read()), "r").visit(names.append)
     assert not [n for n in names if "optimizer" in n.split("/")]
     loaded = keras.models.load_model(slim)
-    assert np.allclose(loaded.predict(tiny_split.x_val, verbose=0), outer.predict(tiny_split.x_val, verbose=0))
+    assert np.allclose(loaded.predict(tiny_split.x_val), outer.predict(tiny_split.x_val))
 
 
 def test_resume_reuses_finished_seeds_and_retrains_when_anything_changes(tiny_split, scratch_home, capsys):
-    first = training.compile_and_fit(build_tiny, tiny_split, "tiny", epochs=2, seeds=[0, 1], verbose=0, resume=True)
+    first = fit_tiny(tiny_split, "tiny", epochs=2, seeds=[0, 1], resume=True)
     folder = scratch_home / "models" / "smoke" / "checkpoints" / "98_training_test"
     assert {"tiny_seed0.finished.keras", "tiny_seed0.finished.json", "tiny_seed1.finished.json"} <= {
         p.name for p in folder.iterdir()}
     capsys.readouterr()
 
-    again = training.compile_and_fit(build_tiny, tiny_split, "tiny", epochs=2, seeds=[0, 1], verbose=0, resume=True)
+    again = fit_tiny(tiny_split, "tiny", epochs=2, seeds=[0, 1], resume=True)
     out = capsys.readouterr().out
     assert out.count("reused the fit finished") == 2 and "Epoch" not in out
     assert again.val_accuracy == first.val_accuracy and again.histories == first.histories
     assert again.seconds == first.seconds and again.epochs_run == first.epochs_run
-    np.testing.assert_allclose(again.models[1].predict(tiny_split.x_val[:8], verbose=0),
-                               first.models[1].predict(tiny_split.x_val[:8], verbose=0), rtol=1e-5)
+    np.testing.assert_allclose(again.models[1].predict(tiny_split.x_val[:8]),
+                               first.models[1].predict(tiny_split.x_val[:8]), rtol=1e-5)
     entry = registry.get("98_training_test", "tiny", profile="smoke")
     assert entry["accuracy"]["values"] == pytest.approx(first.val_accuracy)
 
     # another learning rate, other data, another seed's file damaged: each is trained again
-    training.compile_and_fit(build_tiny, tiny_split, "tiny", epochs=2, seeds=[0], verbose=0, resume=True,
+    fit_tiny(tiny_split, "tiny", epochs=2, seeds=[0], resume=True,
                              optimizer=lambda: keras.optimizers.Adam(1e-2))
     assert "made with another model, data or settings; training seed 0 again" in capsys.readouterr().out
     reordered = tiny_split._replace(x_val=tiny_split.x_val[::-1])
-    training.compile_and_fit(build_tiny, reordered, "tiny", epochs=2, seeds=[0], verbose=0, resume=True)
+    fit_tiny(reordered, "tiny", epochs=2, seeds=[0], resume=True)
     assert "made with another model, data or settings; training seed 0 again" in capsys.readouterr().out
     (folder / "tiny_seed1.finished.json").write_text("{not json")
-    training.compile_and_fit(build_tiny, tiny_split, "tiny", epochs=2, seeds=[1], verbose=0, resume=True)
+    fit_tiny(tiny_split, "tiny", epochs=2, seeds=[1], resume=True)
     assert "tiny_seed1.finished.json: unreadable (JSONDecodeError" in capsys.readouterr().out
 
 
 def test_without_resume_nothing_is_kept_or_reused(tiny_split, scratch_home, capsys):
-    training.compile_and_fit(build_tiny, tiny_split, "plain", epochs=1, seeds=[0], verbose=0)
-    training.compile_and_fit(build_tiny, tiny_split, "plain", epochs=1, seeds=[0], verbose=0)
+    fit_tiny(tiny_split, "plain", epochs=1, seeds=[0], resume=False)
+    fit_tiny(tiny_split, "plain", epochs=1, seeds=[0], resume=False)
     assert "reused" not in capsys.readouterr().out
     folder = scratch_home / "models" / "smoke" / "checkpoints" / "98_training_test"
     assert not list(folder.glob("*.finished.*"))
+
+
+def test_a_changed_value_the_fit_reads_is_a_changed_fit(tiny_split, scratch_home, capsys):
+    """`epochs=EPOCHS` reads the same in the source whether EPOCHS is 1 or 2: the value counts."""
+    for epochs in (1, 2, 2):
+        def fit(model, callbacks):
+            return model.fit(tiny_split.x_train, tiny_split.y_train, epochs=epochs, callbacks=callbacks, verbose=0)
+        result = training.over_seeds("reads", build_tiny_compiled, fit, tiny_split, seeds=[0], record=False)
+        assert result.epochs_run == [epochs]
+    assert capsys.readouterr().out.count("reused the fit finished") == 1
 
 
 def build_tiny_compiled():
@@ -189,18 +214,3 @@ def test_best_epoch_follows_the_monitored_direction():
     history = {"val_loss": [0.5, 0.3, 0.4], "val_accuracy": [0.1, 0.2, 0.9]}
     assert training.best_epoch(history, "val_loss") == 2
     assert training.best_epoch(history, "val_accuracy") == 3
-
-
-def test_a_fit_validated_once_after_training_measures_the_same_model(tiny_split, capsys):
-    """Screening runs skip the per-epoch validation pass; the verdict's number is the same."""
-    every = training.compile_and_fit(build_tiny, tiny_split, "every", epochs=2, seeds=[3], record=False,
-                                     checkpoint=False, tensorboard=False, verbose=0)
-    once = training.compile_and_fit(build_tiny, tiny_split, "once", epochs=2, seeds=[3], record=False,
-                                    checkpoint=False, tensorboard=False, verbose=0, validate_each_epoch=False)
-    assert "val_loss" in every.histories[0] and "val_loss" not in once.histories[0]
-    assert once.val_accuracy == pytest.approx(every.val_accuracy, abs=1e-6)
-    assert once.val_loss == pytest.approx(every.val_loss, abs=1e-5)
-    assert "once, seed 3: 2 epochs, validation accuracy" in capsys.readouterr().out  # no "best epoch" without a curve
-    with pytest.raises(training.FmnistError, match="early stopping watches the validation curve"):
-        training.compile_and_fit(build_tiny, tiny_split, "x", epochs=2, seeds=[3], early_stopping=2,
-                                 validate_each_epoch=False)

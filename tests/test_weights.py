@@ -1,12 +1,12 @@
-"""fmnist.weights: offline files first, Keras' cache next, download last; clear errors otherwise."""
+"""fmnist.learn.weights: offline files first, Keras' cache next, download last; clear errors otherwise."""
 
 from __future__ import annotations
 
 
 import pytest
 
-from fmnist import weights
-from fmnist.weights import WeightsError
+from fmnist.learn import weights
+from fmnist.learn.weights import WeightsError
 
 
 

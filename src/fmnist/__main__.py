@@ -1,5 +1,5 @@
 """`python -m fmnist` is the same as the `fmnist` command."""
 
-from fmnist.cli import main
+from fmnist.series.cli import main
 
 raise SystemExit(main())

@@ -1,10 +1,10 @@
 """The series' own loss: sparse cross-entropy with label smoothing, and the loss a configuration asks for.
 
-Kept apart from notebook 04's search (`fmnist.iterations`) because loading a saved model only
-needs the loss registered: `fmnist.predict` and notebook 06 import this module, not the search.
-The class is registered with Keras as ``"fmnist>SmoothedSparseCrossentropy"`` (package
-``"fmnist"``, the class name); saved models refer to it by that name, so models saved while the
-class lived in `fmnist.iterations` load unchanged (Keras looks the registered name up first).
+Kept apart from the training code because loading a saved model only needs the loss registered:
+`fmnist.learn.saved_models` imports this module. The class is registered with Keras as
+``"fmnist>SmoothedSparseCrossentropy"`` (package ``"fmnist"``, the class name); saved models refer
+to it by that name, so models saved while the class lived elsewhere load unchanged (Keras looks the
+registered name up first).
 """
 
 from __future__ import annotations

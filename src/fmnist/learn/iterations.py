@@ -7,10 +7,10 @@ view; this module turns the training keys into a `compile_and_fit` call and keep
 - ``optimizer`` (rmsprop, adam, adamw, sgd), ``learning_rate``, ``weight_decay`` (AdamW),
   ``schedule`` (None or ``"cosine"``), ``label_smoothing``, ``batch_size``, ``epochs``,
   ``early_stopping`` (patience, best weights restored);
-- augmentation: ``shift``, ``rotation``, ``zoom``, ``crop``, ``flip``, ``erase`` (see `fmnist.augment`).
+- augmentation: ``shift``, ``rotation``, ``zoom``, ``crop``, ``flip``, ``erase`` (see `fmnist.learn.augment`).
 
 `Search` runs the start configuration, then each proposed change on top of the current best,
-judged by `fmnist.decisions.DecisionLog` from the registry's records (the series' paired rule:
+judged by `fmnist.learn.decisions.DecisionLog` from the registry's records (the series' paired rule:
 same seeds, same images, a margin never below the screen's binomial standard error). `tune` is a small KerasTuner
 random search, and `retrain` fits the chosen configuration on training + validation data.
 """
@@ -28,14 +28,15 @@ from typing import Callable
 import keras
 import numpy as np
 
-from fmnist import paths, registry
-from fmnist.decisions import DecisionLog, Step
+from fmnist import paths
+from fmnist.learn import registry
+from fmnist.learn.decisions import DecisionLog, Step
 from fmnist.errors import FmnistError
-from fmnist.losses import SmoothedSparseCrossentropy, make_loss  # noqa: F401  (re-exported: older code imports them here)
-from fmnist.profiles import Split
-from fmnist.repro import seed_everything
-from fmnist.session import current
-from fmnist.training import EpochTimer, FitResult, compile_and_fit
+from fmnist.learn.losses import SmoothedSparseCrossentropy, make_loss  # noqa: F401  (re-exported: older code imports them here)
+from fmnist.learn.profiles import Split
+from fmnist.learn.repro import seed_everything
+from fmnist.learn.session import current
+from fmnist.learn.training import EpochTimer, FitResult, compile_and_fit
 
 AUGMENT_KEYS = ("shift", "rotation", "zoom", "crop", "flip", "erase")
 OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd")
@@ -65,7 +66,7 @@ def make_optimizer(config: dict, steps_per_epoch: int, epochs: int):
 
 
 def augmentation(config: dict) -> dict | None:
-    """The `fmnist.augment.augment_batch` arguments of a configuration, or None for none."""
+    """The `fmnist.learn.augment.augment_batch` arguments of a configuration, or None for none."""
     chosen = {key: config[key] for key in AUGMENT_KEYS if config.get(key)}
     return chosen or None
 
@@ -177,7 +178,7 @@ class Search:
 
     def reuse_key(self, config: dict, seeds: list[int]) -> dict:
         """Everything that decides a screening run's numbers; a recorded run is reused only if all match."""
-        from fmnist import environment
+        from fmnist.learn import environment
 
         versions = environment.imported_versions()
         session = current()
@@ -291,7 +292,7 @@ def tune(build_hp: Callable, split: Split, config: dict, *, max_trials: int, epo
     seed_everything(seed)
     augment = augmentation(config)
     if augment:
-        from fmnist.augment import AugmentedBatches
+        from fmnist.learn.augment import AugmentedBatches
 
         inputs = {"x": AugmentedBatches(split.x_train, split.y_train, config.get("batch_size", 128), seed=seed,
                                         **augment)}
@@ -328,7 +329,7 @@ def retrain(build: Callable[[dict], object], config: dict, x: np.ndarray, y: np.
     model = compile_for(build(config), config, len(y), epochs)
     augment = augmentation(config)
     if augment:
-        from fmnist.augment import AugmentedBatches
+        from fmnist.learn.augment import AugmentedBatches
 
         inputs = {"x": AugmentedBatches(x, y, config.get("batch_size", 128), seed=seed, **augment)}
     else:

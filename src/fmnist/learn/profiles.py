@@ -119,7 +119,7 @@ def load_split(profile: Profile | str | None = None) -> Split:
     The test split is deliberately not returned: only the final evaluation asks for it,
     through `load_test`.
     """
-    from fmnist.data import load, prepare
+    from fmnist.learn.data import load, prepare
 
     profile = get_profile(profile) if not isinstance(profile, Profile) else profile
     (x, y), (_, y_test) = load()
@@ -129,7 +129,7 @@ def load_split(profile: Profile | str | None = None) -> Split:
 
 def load_test(profile: Profile | str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The profile's test images (prepared) and labels: for the final evaluation only."""
-    from fmnist.data import load, prepare
+    from fmnist.learn.data import load, prepare
 
     profile = get_profile(profile) if not isinstance(profile, Profile) else profile
     (_, y), (x_test, y_test) = load()

@@ -13,7 +13,8 @@ import os
 import sys
 import time
 
-from fmnist import paths, registry
+from fmnist import paths
+from fmnist.learn import registry
 from fmnist.errors import PrerequisiteError
 
 # What each notebook reads of earlier ones: their results records, and for 06 their saved models.
@@ -68,7 +69,7 @@ def ensure(stage: str, profile: str) -> list[str]:
         raise PrerequisiteError(
             f"{stage} builds on {names}, which the {profile} profile has not run here yet. "
             f"Run {'it' if len(absent) == 1 else 'them'} first: {run_command(absent, profile)}.")
-    from fmnist import runner
+    from fmnist.series import runner
 
     print(f"{stage} builds on {names}: running {'it' if len(absent) == 1 else 'them'} first in the smoke profile.")
     start = time.perf_counter()

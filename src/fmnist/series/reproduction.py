@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from fmnist import registry
+from fmnist.learn import registry
 from fmnist.errors import FmnistError
 
 KEY = ("stage", "model", "split")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from fmnist import paths, registry
+from fmnist import paths
+from fmnist.learn import registry
 from fmnist.errors import FmnistError
 
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fmnist import registry
-from fmnist.session import current
+from fmnist.learn import registry
+from fmnist.learn.session import current
 
 
 def predict(model, x: np.ndarray, *, flip: bool, batch_size: int = 1024) -> np.ndarray:
@@ -43,7 +43,7 @@ def record_flip(result, split, name: str, *, of: str) -> dict:
     """Validation accuracy of every seed's model of `result` with flip averaging, recorded as `name`.
 
     The record has the same seeds and validation images as `of` (the record of `result` without
-    it), so `fmnist.decisions.compare(record, registry.get(stage, of))` pairs them seed by seed.
+    it), so `fmnist.learn.decisions.compare(record, registry.get(stage, of))` pairs them seed by seed.
     """
     from sklearn.metrics import log_loss
 

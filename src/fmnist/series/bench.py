@@ -22,8 +22,9 @@ MODEL = "final"
 
 def final_recipe() -> tuple[dict, object]:
     """(configuration, uncompiled model with fresh weights) of notebook 04's final model."""
-    from fmnist import paths, registry
-    from fmnist.predict import load_model
+    from fmnist import paths
+    from fmnist.learn import registry
+    from fmnist.learn.saved_models import load_model
 
     record = registry.get(STAGE, MODEL, "validation", profile="full")  # an error naming 04 if absent
     config = record.get("extra", {}).get("config")
@@ -38,11 +39,11 @@ def final_recipe() -> tuple[dict, object]:
 
 def bench(epochs: int = 3, images: int | None = None, seed: int = 0) -> dict:
     """Train the final recipe for `epochs` on the full split (or its first `images`); the timings."""
-    from fmnist import iterations
-    from fmnist.opening import setup
-    from fmnist.profiles import load_split
-    from fmnist.repro import seed_everything
-    from fmnist.training import EpochTimer
+    from fmnist.learn import iterations
+    from fmnist.series.opening import setup
+    from fmnist.learn.profiles import load_split
+    from fmnist.learn.repro import seed_everything
+    from fmnist.learn.training import EpochTimer
 
     if epochs < 2:
         raise FmnistError(f"--epochs must be at least 2 (the first includes compilation), not {epochs}")
@@ -55,7 +56,7 @@ def bench(epochs: int = 3, images: int | None = None, seed: int = 0) -> dict:
     iterations.compile_for(model, config, len(y), epochs)
     augment = iterations.augmentation(config)
     if augment:
-        from fmnist.augment import AugmentedBatches
+        from fmnist.learn.augment import AugmentedBatches
 
         inputs = {"x": AugmentedBatches(x, y, batch_size, seed=seed, **augment)}
     else:
@@ -95,7 +96,7 @@ def block5(images: int = 1024, channels: int = 512, seed: int = 0) -> dict[int, 
     import keras
     import numpy as np
 
-    from fmnist.opening import setup
+    from fmnist.series.opening import setup
 
     session = setup("bench", profile="full", quiet=True)
     rng = np.random.default_rng(seed)

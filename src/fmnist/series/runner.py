@@ -25,7 +25,8 @@ import threading
 import time
 from pathlib import Path
 
-from fmnist import paths, registry
+from fmnist import paths
+from fmnist.learn import registry
 from fmnist.errors import FmnistError, NotebookError
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal's number, as shells report it
@@ -248,7 +249,7 @@ def where_it_ran(nb) -> tuple[str | None, str | None]:
 
 def code_commit() -> str | None:
     """The short commit the notebooks run from, "+modified" if code differs from it; None without git."""
-    from fmnist.environment import code_version
+    from fmnist.learn.environment import code_version
 
     found = code_version()
     if found["commit"] in (None, "unknown"):
@@ -312,7 +313,7 @@ def failed_runs_file(profile: str) -> Path:
 
 def regenerate_readme(stream=sys.stderr) -> None:
     """Rewrite README's results section from results/full.json (if the repository has a README)."""
-    from fmnist import readme
+    from fmnist.series import readme
 
     target = readme.default_path()
     if target.is_file():
@@ -328,7 +329,7 @@ def run(profile: str = "full", only: list[str] | None = None, folder: Path | Non
     SIGINT and SIGTERM raise `Interrupted`, which says what was kept: notebooks that finished, and
     the partly executed copy of the one that was running.
     """
-    from fmnist.profiles import get_profile
+    from fmnist.learn.profiles import get_profile
 
     profile = get_profile(profile).name
     chosen = select(notebooks(folder), only)

@@ -1,12 +1,34 @@
-"""Plots the notebooks share: training curves (one run or a band over seeds), filters, feature maps."""
+"""Plots the notebooks share, and where every figure is saved (``figures/<profile>/<stage>/``).
+
+Training curves (one run or a band over seeds), filters, feature maps, confusion matrices,
+galleries, reliability diagrams and the comparison with published results.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from fmnist.figures import save_fig
+from fmnist import paths
+from fmnist.learn.session import current
+
+
+def save_fig(fig, name: str, stage: str | None = None, profile: str | None = None, dpi: int = 110) -> Path:
+    """Save a Matplotlib figure as PNG in the current notebook's figures folder and return its path.
+
+    `stage` and `profile` default to what `fmnist.setup()` was called with. The file is
+    written atomically, so an interrupted run never leaves half an image.
+    """
+    stage = stage or current().stage
+    profile = profile or current().profile.name
+    target = paths.figures_dir(profile, stage) / f"{name}.png"
+    fig.tight_layout()
+    with paths.atomic_path(target) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    return target
 
 
 def _curves(histories: list[dict], key: str) -> np.ndarray:
@@ -92,7 +114,7 @@ def plot_confusion(y_true, y_pred, name: str, title: str = ""):
     import seaborn as sns
     from sklearn.metrics import confusion_matrix
 
-    from fmnist.data import CLASS_NAMES
+    from fmnist.learn.data import CLASS_NAMES
 
     counts = confusion_matrix(y_true, y_pred, labels=range(len(CLASS_NAMES)))
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
@@ -133,7 +155,7 @@ def plot_gallery(images: np.ndarray, captions: list[str], name: str, title: str 
 
 
 def plot_reliability(table, ece: float, name: str, title: str = ""):
-    """Reliability diagram from `fmnist.evaluation.reliability`: accuracy against confidence per bin."""
+    """Reliability diagram from `fmnist.learn.stats.reliability`: accuracy against confidence per bin."""
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
     ax.plot(table["confidence"], table["accuracy"], marker="o", color="tab:blue", label="model")
@@ -155,7 +177,7 @@ def plot_references(ours: list[dict], references, name: str = "comparison_with_r
     """Our test accuracies (with intervals) beside published ones, grouped by kind of result.
 
     `ours`: dicts with ``label``, ``accuracy``, ``low``, ``high``; `references`: a DataFrame with
-    ``name`` and ``accuracy`` and optionally ``kind`` and ``params`` (`fmnist.references.frame()`).
+    ``name`` and ``accuracy`` and optionally ``kind`` and ``params`` (`fmnist.learn.references.frame()`).
     Each kind (benchmark table, paper, tutorial, ...) is its own block, sorted within it:
     results on unlike protocols are shown side by side, not ranked against each other.
     """

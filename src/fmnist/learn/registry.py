@@ -4,7 +4,7 @@
 values of every seed, their mean and standard deviation, and where they were produced)
 and ``runs`` (the wall time of each notebook run). Writes are atomic: a crash leaves the
 previous file whole. `fmnist report` prints it as a table or JSON; README's Markdown
-results section is `fmnist.readme`'s.
+results section is `fmnist.series.readme`'s.
 """
 
 from __future__ import annotations
@@ -130,8 +130,8 @@ def record(stage: str, model: str, split: str, accuracy, loss=None, *, seeds=Non
     `accuracy` and `loss` are one value per seed (or a single number). Backend, device,
     library versions and time are added here, so no result is stored without them.
     """
-    from fmnist import environment
-    from fmnist.profiles import get_profile
+    from fmnist.learn import environment
+    from fmnist.learn.profiles import get_profile
 
     profile_name = get_profile(profile).name
     entry = {
@@ -204,7 +204,7 @@ def record_run(stage: str, seconds: float, status: str, profile: str, backend: s
     """Record how long a notebook took to run, whether it succeeded, where and from which commit it ran.
 
     `commit` is the code's commit, with "+modified" when tracked files other than the series' outputs
-    differed from it (`fmnist.environment.code_version`).
+    differed from it (`fmnist.learn.environment.code_version`).
     """
     entry = {"stage": stage, "seconds": round(float(seconds), 1), "status": status, "profile": profile,
              "backend": backend, "device": device, "commit": commit, "time": now()}
@@ -276,7 +276,7 @@ def as_text(data: dict) -> str:
 
 def get(stage: str, model: str, split: str = "validation", profile: str | None = None) -> dict:
     """One record of the active (or given) profile; an error naming the notebook to run if absent."""
-    from fmnist.profiles import get_profile
+    from fmnist.learn.profiles import get_profile
 
     profile_name = get_profile(profile).name
     for entry in read(profile_name)["records"]:
@@ -297,7 +297,7 @@ def frame(stage: str | None = None, profile: str | None = None, split: str | Non
     """
     import pandas as pd
 
-    from fmnist.profiles import get_profile
+    from fmnist.learn.profiles import get_profile
 
     data = read(get_profile(profile).name)
     chosen = [r for r in data["records"]

@@ -62,7 +62,7 @@ def install_missing(wanted: list[str] | None = None, installer=subprocess.run) -
 
 def last_run(stage: str, profile: str = "full") -> dict | None:
     """The last successful recorded run of `stage` in `profile` (seconds, device), if any."""
-    from fmnist import registry
+    from fmnist.learn import registry
 
     runs = [r for r in registry.read(profile)["runs"] if r["stage"] == stage and r.get("status") == "ok"]
     return runs[-1] if runs else None

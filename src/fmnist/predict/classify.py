@@ -1,19 +1,19 @@
 """`fmnist predict`: classify image files with any saved model of the series, after making them look like Fashion-MNIST.
 
-Each image is first brought to Fashion-MNIST's form, a light item on black, 28x28 (`fmnist.photo`
+Each image is first brought to Fashion-MNIST's form, a light item on black, 28x28 (`fmnist.predict.photo`
 does that and says how). The model then gets that image as it was trained on it:
 
 - the from-scratch models of notebooks 01-04 (28x28 grey inputs, or 784 values): scaled to [0, 1];
 - notebook 05's transfer model (``models/<profile>/05_transfer_learning.keras``, (size, size, 3)
   inputs): resized and passed through its ImageNet base's ``preprocess_input`` by
-  `fmnist.imagenet.to_rgb_batches`, as in training. The base and size are read from the model's
+  `fmnist.learn.imagenet.to_rgb_batches`, as in training. The base and size are read from the model's
   registry record (``results/<profile>.json``, the profile being the model's folder under models/
   and the stage its file name); without a record, the size comes from the model's input shape and
   the base from its layer names, and the table says so; if neither tells, one line says what to run.
 
 When notebook 04 chose flip averaging on validation (``test_time_flip`` in the record of its
 retrained model), its models predict the mean of an image's and its mirror's probabilities, as
-notebook 06 scores them (`fmnist.test_time`), and the Model line says so.
+notebook 06 scores them (`fmnist.learn.test_time`), and the Model line says so.
 
 `--explain DIR` writes the 28x28 image each input became, as a PNG, and names it. A file that
 cannot be used is reported as one line on stderr and the others are still predicted; the exit
@@ -31,64 +31,15 @@ from pathlib import Path
 import numpy as np
 
 from fmnist import paths
-from fmnist.data import CLASS_NAMES
+from fmnist.learn.data import CLASS_NAMES
 from fmnist.errors import FmnistError
-from fmnist.native_logs import quiet_native_logs
-from fmnist.photo import SIZE, ImageError, Prepared, preprocess, read_gray, read_image, to_fashion_mnist  # noqa: F401
+from fmnist.learn import registry
+from fmnist.learn.native_logs import quiet_native_logs
+from fmnist.learn.saved_models import ModelError, check_model_path, default_model_path, load_model  # noqa: F401
+from fmnist.predict.photo import SIZE, ImageError, Prepared, preprocess, read_gray, read_image, to_fashion_mnist  # noqa: F401
 
-DEFAULT_MODEL = Path("models") / "full" / "04_regularisation.keras"
 BASES = {"mobilenet_v2": "MobileNetV2", "vgg16": "VGG16"}
 FLIP_STAGE = "04_regularisation"  # the notebook that decides on flip averaging for its models
-
-
-class ModelError(FmnistError):
-    """The model to predict with is missing, unreadable or does not take Fashion-MNIST images."""
-
-
-# --- the model ------------------------------------------------------------------------------------
-
-def default_model_path() -> Path:
-    """models/full/04_regularisation.keras: the final from-scratch model notebook 04 saves."""
-    return paths.repo_root() / DEFAULT_MODEL
-
-
-def check_model_path(path: Path | str | None) -> Path:
-    """The model file to use; `ModelError` saying what to do if it is not there."""
-    if path is None:
-        chosen = default_model_path()
-        if not chosen.is_file():
-            raise ModelError(
-                f"No model at {chosen}: train and save it by running notebook 04 "
-                f"(`fmnist run --only 04`), or pass another .keras file with --model PATH."
-            )
-        return chosen
-    chosen = Path(path)
-    if not chosen.is_file():
-        raise ModelError(f"--model {chosen}: no such file. Pass the path of a saved .keras model "
-                         f"(the notebooks save them under models/<profile>/).")
-    return chosen
-
-
-def load_model(path: Path | str | None = None):
-    """The Keras model at `path` (default: `default_model_path()`), loaded without its optimizer."""
-    chosen = check_model_path(path)
-    # As the runner does: TensorFlow's C++ chatter is not for readers.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with quiet_native_logs():
-        import keras  # lazily, and with whatever backend the user configured
-
-        # A model fine-tuned with label smoothing carries its loss in a nested model's config, and
-        # Keras can only rebuild it once the class is registered, which importing the module does.
-        import fmnist.losses  # noqa: F401
-
-        try:
-            return keras.models.load_model(chosen, compile=False)
-        except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors... for bad files
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise ModelError(
-                f"{chosen}: cannot be loaded as a Keras model ({type(exc).__name__}: {first[:200]}). "
-                f"Pass a .keras file saved by the notebooks, or re-run the notebook that saves it."
-            ) from None
 
 
 _INPUT_SHAPES = {1: (SIZE * SIZE,), 2: (SIZE, SIZE), 3: (SIZE, SIZE, 1)}
@@ -118,7 +69,6 @@ def _records_beside(path: Path, stage: str) -> tuple[list[dict], str | None]:
 
     ([], None) when the model is not in such a folder; the registry is results/<profile>.json.
     """
-    from fmnist import registry
 
     folder = path.parent
     if folder.parent.name != "models":
@@ -208,7 +158,7 @@ def predict_pixels(model, pixels: np.ndarray, name: str = "the model", spec: Mod
     """Class probabilities (N, 10) for uint8 images (N, 28, 28), fed as `spec` (default: `model_input`) says.
 
     Fashion-MNIST models get the pixels scaled to [0, 1], as in training; a transfer model gets them
-    through `fmnist.imagenet.to_rgb_batches` with its base's preprocessing, as notebook 05 trained it.
+    through `fmnist.learn.imagenet.to_rgb_batches` with its base's preprocessing, as notebook 05 trained it.
     With `flip`, the mean of the probabilities of each image and of its left-right mirror.
     """
     spec = spec or model_input(model, name=name)
@@ -218,7 +168,7 @@ def predict_pixels(model, pixels: np.ndarray, name: str = "the model", spec: Mod
     if spec.base is None:
         x = (pixels.astype(np.float32) / 255.0).reshape((len(pixels),) + spec.shape)
     else:
-        from fmnist import imagenet
+        from fmnist.learn import imagenet
 
         x = np.concatenate(list(imagenet.to_rgb_batches(pixels, spec.size, imagenet.preprocess_function(spec.base))))
     with quiet_native_logs():

@@ -1,16 +1,19 @@
 """What is the same around every fit of the series: seeds, callbacks, timing, resume, recording.
 
-A notebook writes each model's layers, its `compile` (in a `build` function) and its `fit` (in a
-`fit(model, callbacks)` function) and calls `over_seeds`, which builds a fresh model for every seed
-of the active profile, fits it, measures it on the validation split and records the mean and
-spread over seeds in the results registry. `compile_and_fit` writes compile and fit for a caller
-that describes them by arguments (notebook 04's configurations). The test split is never touched
-here: only the final evaluation notebook does that.
+The series has one way to train. A notebook writes each model's layers, its `compile` (in a `build`
+function) and its `fit` (in a `fit(model, callbacks)` function) and calls `over_seeds`, which builds
+a fresh model for every seed of the active profile, fits it, measures it on the validation split and
+records the mean and spread over seeds in the results registry. A finished seed is kept, and
+reused when the same fit runs again (same fingerprint: architecture, initial weights, optimizer,
+the fit's code and the values it reads, data), so an interrupted notebook loses little and a
+re-run trains only what changed. The test split is never touched here: only the final evaluation
+notebook does that.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import statistics
 import time
@@ -20,12 +23,14 @@ from typing import Callable
 
 import keras  # fmnist.setup() has chosen the backend by the time a notebook imports this module
 import numpy as np
+from sklearn.model_selection import StratifiedKFold
 
-from fmnist import paths, progress, registry
+from fmnist import paths
+from fmnist.learn import progress, registry
 from fmnist.errors import FmnistError
-from fmnist.profiles import Split
-from fmnist.repro import seed_everything
-from fmnist.session import current
+from fmnist.learn.profiles import Split
+from fmnist.learn.repro import seed_everything
+from fmnist.learn.session import current
 
 
 @dataclass
@@ -73,7 +78,7 @@ def _tensorboard_available() -> bool:
     TensorFlow backend (on JAX or torch, TensorFlow is not imported at all, even when installed)."""
     if keras.backend.backend() != "tensorflow":
         return False
-    try:
+    try:  # optional dependencies: imported only to see whether they are there
         import tensorboard  # noqa: F401
         import tensorflow  # noqa: F401
     except ImportError:
@@ -181,7 +186,7 @@ def _save_finished(name: str, seed: int, model, info: dict) -> None:
 
 
 class Progress(keras.callbacks.Callback):
-    """Shows the running epoch on a `fmnist.progress.Line`, replaced every epoch, never appended."""
+    """Shows the running epoch on a `fmnist.learn.progress.Line`, replaced every epoch, never appended."""
 
     def __init__(self, line: progress.Line, label: str):
         super().__init__()
@@ -205,21 +210,43 @@ def best_epoch(history: dict, monitor: str = "val_loss") -> int:
     return int(pick(values)) + 1
 
 
-def _fit_source(fit) -> str:
-    """The code of a notebook's `fit` function, so that a changed fit is not mistaken for a finished one."""
-    import inspect
+_SIMPLE = (int, float, str, bool, type(None))
 
+
+def _plain_values(names, namespace: dict) -> dict:
+    """The numbers, strings and tuples of them among `names` in `namespace` (arrays are hashed as data)."""
+    found = {}
+    for name in names:
+        value = namespace.get(name)
+        if isinstance(value, _SIMPLE) or (isinstance(value, (tuple, list)) and all(isinstance(v, _SIMPLE) for v in value)):
+            found[name] = value
+    return found
+
+
+def _fit_source(fit) -> dict:
+    """What a notebook's `fit` function does: its code and the plain values it reads.
+
+    The values matter as much as the code: ``epochs=EPOCHS`` is the same source whether EPOCHS is
+    10 or 20, so the closure's and the notebook's plain values that the code names are part of it,
+    and a changed fit is never mistaken for a finished one.
+    """
     try:
-        return inspect.getsource(fit)
+        source = inspect.getsource(fit)
     except (OSError, TypeError):
-        return getattr(fit, "__qualname__", repr(fit))
+        source = getattr(fit, "__qualname__", repr(fit))
+    code = getattr(fit, "__code__", None)
+    if code is None:
+        return {"source": source}
+    cells = dict(zip(code.co_freevars, (c.cell_contents for c in fit.__closure__ or ())))
+    return {"source": source, "reads": {**_plain_values(code.co_names, getattr(fit, "__globals__", {})),
+                                        **_plain_values(code.co_freevars, cells)}}
 
 
 def over_seeds(name: str, build: Callable[[], object], fit: Callable[[object, list], object], split: Split, *,
                seeds: list[int] | None = None, early_stopping: int | None = None, monitor: str = "val_loss",
                reduce_lr: int | None = None, checkpoint: bool = True, tensorboard: bool = True,
                record: bool = True, record_as: str = "validation", extra: dict | None = None,
-               resume: bool = False, settings: dict | None = None, data: tuple = ()) -> FitResult:
+               resume: bool = True, settings: dict | None = None, data: tuple = ()) -> FitResult:
     """Train `name` once per seed: ``model = build()`` (compiled), ``fit(model, callbacks)``.
 
     The notebook writes the model, its ``compile`` (in `build`) and its ``fit`` (in `fit`, which
@@ -229,9 +256,9 @@ def over_seeds(name: str, build: Callable[[], object], fit: Callable[[object, li
     validation measurement on `split`, one summary line per seed instead of per-epoch logs, and the
     record in the results registry (mean and spread over seeds). The test split is never touched.
 
-    `resume=True` keeps every finished seed beside the checkpoints and reuses it when the same fit
-    runs again: same architecture, initial weights, optimizer, `fit`'s code, `settings` (anything
-    else the fit depends on, e.g. epochs read from a variable) and data (`split` plus `data`).
+    Every finished seed is kept beside the checkpoints and reused when the same fit runs again: same
+    architecture, initial weights, optimizer, `fit`'s code and the plain values it reads, `settings`
+    (anything else the fit depends on) and data (`split` plus `data`); ``resume=False`` trains anew.
     """
     session = current()
     profile = session.profile
@@ -302,64 +329,6 @@ def _append(result: FitResult, model, info: dict) -> None:
     result.params = model.count_params()
 
 
-def compile_and_fit(build: Callable[[], object], split: Split, name: str, *, epochs: int,
-                    batch_size: int = 128, optimizer: str | Callable[[], object] = "rmsprop",
-                    loss="sparse_categorical_crossentropy", seeds: list[int] | None = None,
-                    early_stopping: int | None = None, monitor: str = "val_loss",
-                    reduce_lr: int | None = None, checkpoint: bool = True, tensorboard: bool = True,
-                    callbacks: Callable[[], list] | None = None, record: bool = True,
-                    verbose: int = 0, train_data: tuple | None = None,
-                    augment: dict | None = None, validate_each_epoch: bool = True,
-                    record_as: str = "validation", extra: dict | None = None,
-                    resume: bool = False) -> FitResult:
-    """`over_seeds` with the compile and fit written for you (kept for notebook 04's configurations).
-
-    New notebook code should write its compile and fit and call `over_seeds`. `build` returns an
-    uncompiled model; `optimizer` is a name or a function returning a new optimizer; `epochs` may be
-    capped by the profile; `train_data` replaces the split's training arrays; `augment` holds the
-    arguments of `fmnist.augment.augment_batch`. `validate_each_epoch=False` skips the validation
-    pass after every epoch (no curves): the fit is measured once, after training, as always, which
-    is all a screening run needs; early stopping needs the curve, so it cannot be combined with it.
-    """
-    if not validate_each_epoch and early_stopping:
-        raise FmnistError(f"{name}: early stopping watches the validation curve; keep validate_each_epoch=True")
-    epochs = current().profile.epochs(epochs)
-    x_train, y_train = train_data if train_data is not None else (split.x_train, split.y_train)
-    state = {"seed": None}
-    seed_list = current().profile.seeds if seeds is None else list(seeds)
-    seed_iter = iter(seed_list)
-
-    def compiled():
-        state["seed"] = next(seed_iter)
-        model = build()
-        model.compile(optimizer=optimizer() if callable(optimizer) else optimizer, loss=loss, metrics=["accuracy"])
-        return model
-
-    def fitted(model, standard):
-        seed = state["seed"]
-        if augment:
-            from fmnist.augment import AugmentedBatches
-
-            inputs = {"x": AugmentedBatches(x_train, y_train, batch_size, seed=seed, **augment)}
-        else:
-            inputs = {"x": x_train, "y": y_train, "batch_size": batch_size}
-        validation = ({"validation_data": (split.x_val, split.y_val), "validation_batch_size": 1024}
-                      if validate_each_epoch else {})
-        return model.fit(**inputs, epochs=epochs, **validation,
-                         callbacks=standard + (callbacks() if callbacks else []), verbose=verbose)
-
-    settings = {"epochs": epochs, "batch_size": batch_size, "loss": _serialized(loss), "augment": augment,
-                "validate_each_epoch": validate_each_epoch}
-    resumable = resume and callbacks is None  # extra callbacks cannot be fingerprinted
-    return over_seeds(name, compiled, fitted, split, seeds=seed_list, early_stopping=early_stopping,
-                      monitor=monitor, reduce_lr=reduce_lr, checkpoint=checkpoint, tensorboard=tensorboard,
-                      record=record, record_as=record_as, resume=resumable, settings=settings,
-                      data=(x_train, y_train),
-                      extra={"batch_size": batch_size,
-                             "optimizer": optimizer if isinstance(optimizer, str) else "custom",
-                             "augment": augment or None, "training_images": len(y_train), **(extra or {})})
-
-
 def cross_validate(build: Callable[[], object], x: np.ndarray, y: np.ndarray, *, folds: int = 5,
                    epochs: int, batch_size: int = 128, optimizer: str | Callable[[], object] = "rmsprop",
                    seed: int = 0) -> list[float]:
@@ -369,8 +338,6 @@ def cross_validate(build: Callable[[], object], x: np.ndarray, y: np.ndarray, *,
     data: the mistake of the first version of the deep CNN tutorial in
     docs/references.md.)
     """
-    from sklearn.model_selection import StratifiedKFold
-
     scores = []
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for fold, (train_idx, val_idx) in enumerate(splitter.split(np.zeros(len(y)), y), 1):
@@ -384,45 +351,6 @@ def cross_validate(build: Callable[[], object], x: np.ndarray, y: np.ndarray, *,
         scores.append(float(accuracy))
         print(f"fold {fold}/{folds}: validation accuracy {accuracy:.4f}")
     return scores
-
-
-def _without_compile_configs(config):
-    """``config`` with every nested ``compile_config`` removed, at any depth."""
-    if isinstance(config, dict):
-        return {key: _without_compile_configs(value) for key, value in config.items() if key != "compile_config"}
-    if isinstance(config, list):
-        return [_without_compile_configs(value) for value in config]
-    return config
-
-
-def without_optimizer(model):
-    """An uncompiled copy of a Sequential or functional model with the same weights.
-
-    Rebuilt from its config: `keras.models.clone_model` copies the compile state as well, and
-    saving the clone would store the optimizer's variables all the same. A compiled model nested
-    inside (notebook 05 wraps its fine-tuned model in the layers below it) carries its own
-    ``compile_config``; deserialising it compiles the inner model, so that is dropped too.
-    """
-    copy = type(model).from_config(_without_compile_configs(model.get_config()))
-    copy.set_weights(model.get_weights())
-    return copy
-
-
-def save_model(model, name: str | None = None, include_optimizer: bool = True):
-    """Save a model as ``models/<profile>/<stage or name>.keras``, atomically; return the path.
-
-    ``include_optimizer=False`` saves architecture and weights only (an uncompiled copy): a third of
-    the size with Adam's two moments gone, and loadable without the training loss. That is what a
-    model meant for prediction needs; the `.keras` format itself has no such option.
-    """
-    session = current()
-    target = paths.models_dir(session.profile.name) / f"{name or session.stage}.keras"
-    if not include_optimizer:
-        model = without_optimizer(model)
-    with paths.atomic_path(target) as tmp:
-        model.save(tmp)
-    print(f"Saved {target.relative_to(paths.repo_root()) if target.is_relative_to(paths.repo_root()) else target}")
-    return target
 
 
 def print_summary(model) -> None:

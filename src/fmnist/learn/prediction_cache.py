@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fmnist import paths
-from fmnist.stats import EvaluationError
+from fmnist.learn.stats import EvaluationError
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -29,7 +29,7 @@ def prediction_path(name: str, profile: str | None = None) -> Path:
             f"and '.', for example '04_regularisation_test'."
         )
     if profile is None:
-        from fmnist.session import current
+        from fmnist.learn.session import current
 
         profile = current().profile.name
     return paths.cache_dir(profile) / "predictions" / f"{name}.npy"

@@ -1,6 +1,6 @@
 """The notebook session: which stage is running, in which profile, on what machine.
 
-`fmnist.setup(stage)` (in `fmnist.opening`) starts it once per notebook; figures, models and
+`fmnist.setup(stage)` (in `fmnist.series.opening`) starts it once per notebook; figures, models and
 results then know where they belong without being told again.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fmnist.errors import FmnistError
-from fmnist.profiles import Profile, get_profile
+from fmnist.learn.profiles import Profile, get_profile
 
 _current: "Session | None" = None
 
@@ -27,7 +27,7 @@ class Session:
 def start(stage: str, seed: int = 0, profile: str | None = None) -> Session:
     """Make `stage` the running notebook in `profile` (``$FMNIST_PROFILE`` when None) and seed everything.
 
-    On JAX it also turns on the persistent compilation cache (`fmnist.compile_cache`).
+    On JAX it also turns on the persistent compilation cache (`fmnist.learn.compile_cache`).
 
     The chosen profile is written back to ``$FMNIST_PROFILE``, so every later call, and any notebook
     run from this one, uses the same profile.
@@ -35,8 +35,8 @@ def start(stage: str, seed: int = 0, profile: str | None = None) -> Session:
     global _current
     import os
 
-    from fmnist import compile_cache, environment
-    from fmnist.repro import seed_everything
+    from fmnist.learn import compile_cache, environment
+    from fmnist.learn.repro import seed_everything
 
     chosen = get_profile(profile)
     os.environ["FMNIST_PROFILE"] = chosen.name

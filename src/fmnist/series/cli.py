@@ -19,13 +19,13 @@ import argparse
 import json
 import sys
 
-from fmnist.data import CLASS_NAMES
+from fmnist.learn.data import CLASS_NAMES
 from fmnist.errors import FmnistError
-from fmnist.profiles import PROFILES
+from fmnist.learn.profiles import PROFILES
 
 
 def _run(args) -> int:
-    from fmnist import runner
+    from fmnist.series import runner
 
     timings = runner.run(profile=args.profile, only=args.only)
     total = sum(seconds for _, seconds in timings)
@@ -37,19 +37,19 @@ def _run(args) -> int:
 
 
 def _report(args) -> int:
-    from fmnist import readme as readme_section
-    from fmnist import registry
+    from fmnist.series import readme as readme_section
+    from fmnist.learn import registry
 
     data = registry.read(args.profile)
     if args.compare:
-        from fmnist import reproduction
+        from fmnist.series import reproduction
 
         rerun = reproduction.read_rerun(args.compare)
         rows = reproduction.compare(data, rerun, stage=args.stage)
         print(reproduction.as_text(rows, data, rerun, stage=args.stage), end="")
         return 1 if any(row["verdict"] == reproduction.DIFFERS for row in rows) else 0
     if args.provenance:
-        from fmnist.environment import provenance_text
+        from fmnist.learn.environment import provenance_text
 
         print(provenance_text(data), end="")
     elif args.update_readme is not None:
@@ -67,7 +67,7 @@ def _report(args) -> int:
 
 
 def _data(args) -> int:
-    from fmnist.data import load
+    from fmnist.learn.data import load
 
     (x_train, y_train), (x_test, y_test) = load(verbose=True)
     print(f"train {x_train.shape} {y_train.shape}, test {x_test.shape} {y_test.shape}")
@@ -75,16 +75,16 @@ def _data(args) -> int:
 
 
 def _predict(args) -> int:
-    from fmnist import predict
+    from fmnist.predict import classify as predict
 
     return predict.command(args.images, model=args.model, top=args.top, as_json=args.json,
                            explain=args.explain)
 
 
 def _fork(args) -> int:
-    from fmnist import header
+    from fmnist.series import opening
 
-    changed = header.fork(args.address)
+    changed = opening.fork(args.address)
     print(f"Pointed at {args.address}: {', '.join(changed)}." if changed else f"Already pointing at {args.address}.")
     if changed:
         print("Commit and push these files; the notebooks' Colab badges then open your fork.")
@@ -92,8 +92,8 @@ def _fork(args) -> int:
 
 
 def _bench(args) -> int:
-    from fmnist import bench
-    from fmnist.native_logs import quiet_native_logs
+    from fmnist.series import bench
+    from fmnist.learn.native_logs import quiet_native_logs
 
     with quiet_native_logs():  # TensorFlow's C++ start-up lines, as in the notebooks' setup cell
         import keras  # noqa: F401

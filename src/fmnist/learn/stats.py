@@ -14,8 +14,9 @@ final evaluation notebook decides nothing by eye:
 from __future__ import annotations
 
 import numpy as np
+from sklearn.neighbors import NearestNeighbors
 
-from fmnist.data import CLASS_NAMES
+from fmnist.learn.data import CLASS_NAMES
 from fmnist.errors import FmnistError
 
 
@@ -235,3 +236,18 @@ def seed_spread(y_true, predictions: dict) -> dict:
     values = np.array(list(accuracies.values()))
     return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
             "n": len(values), "accuracies": accuracies}
+
+
+def nearest_neighbours(query, pool, k: int = 3) -> np.ndarray:
+    """Indices (len(query), k) of the `k` images of `pool` closest to each query image in pixel space.
+
+    Is a mistake the data's ambiguity? The nearest training images of a misclassified test image say.
+    """
+    query, pool = np.asarray(query, dtype=np.float32), np.asarray(pool, dtype=np.float32)
+    k = _positive_int("k", k)
+    if len(pool) < k:
+        raise EvaluationError(f"nearest_neighbours: the pool has {len(pool)} images, fewer than k={k}.")
+    if query.shape[1:] != pool.shape[1:]:
+        raise EvaluationError(f"query images {query.shape[1:]} and pool images {pool.shape[1:]} differ in shape.")
+    finder = NearestNeighbors(n_neighbors=k).fit(pool.reshape(len(pool), -1))
+    return finder.kneighbors(query.reshape(len(query), -1), return_distance=False)

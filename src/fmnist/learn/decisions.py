@@ -218,7 +218,7 @@ class DecisionLog:
         """Accuracy of every iteration with its spread; kept steps joined as the path of the best."""
         import matplotlib.pyplot as plt
 
-        from fmnist.figures import save_fig
+        from fmnist.learn.plots import save_fig
 
         fig, ax = plt.subplots(figsize=(10, 4))
         xs = [s.iteration for s in self.steps]

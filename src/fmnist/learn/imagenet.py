@@ -19,7 +19,8 @@ from typing import Callable, Iterator
 import keras  # the session has chosen the backend before notebooks import this module
 import numpy as np
 
-from fmnist import paths, progress
+from fmnist import paths
+from fmnist.learn import progress
 from fmnist.errors import FmnistError
 
 MIN_SIZE = 32  # the smallest input keras.applications accepts for VGG16 and MobileNetV2
@@ -121,7 +122,7 @@ def feature_path(model_name: str, size: int, weights_sha256: str | None, split_n
                  profile: str | None = None) -> Path:
     """Where `extract_features` caches the features of `images` (of `split_name`)."""
     if profile is None:
-        from fmnist.session import current
+        from fmnist.learn.session import current
 
         profile = current().profile.name
     weights = weights_sha256[:12] if weights_sha256 else "imagenet"
@@ -173,7 +174,7 @@ def extract_features(base, images, model_name: str, size: int, weights_sha256: s
     """The features of `base` (a frozen Keras model) for `images`, computed once and then cached.
 
     The cache file is ``cache/<profile>/features/<model>_<size>_<weights>_<split>_<n>_<pixels>.npy``,
-    where `<weights>` is the first 12 hex digits of `weights_sha256` (``fmnist.weights.imagenet_base``
+    where `<weights>` is the first 12 hex digits of `weights_sha256` (``fmnist.learn.weights.imagenet_base``
     returns it), or ``imagenet`` for weights Keras downloaded (include the alpha in `model_name`'s
     caller-side label then), and `<pixels>` a hash of the images. A second call with the same key
     loads the file; an unreadable file or one of the wrong shape is recomputed. The features come
@@ -258,7 +259,7 @@ _announced: set = set()
 
 
 def imagenet_base(model: str, input_shape: tuple[int, int, int], alpha: float = 1.0):
-    """`fmnist.weights.imagenet_base`, saying which weights it used once per file, without machine paths.
+    """`fmnist.learn.weights.imagenet_base`, saying which weights it used once per file, without machine paths.
 
     A notebook builds the same base once per input size and once per fine-tuning seed; the weights
     line is the same each time, so it is printed the first time only, with the file named by its
@@ -268,7 +269,7 @@ def imagenet_base(model: str, input_shape: tuple[int, int, int], alpha: float = 
     import io
     import os
 
-    from fmnist import weights
+    from fmnist.learn import weights
 
     with contextlib.redirect_stdout(io.StringIO()):
         base, used = weights.imagenet_base(model, input_shape, alpha)

@@ -1,0 +1,1 @@
+"""What the notebooks learn with: data, training, decisions, evaluation and plots."""
