@@ -35,7 +35,7 @@ if "google.colab" in sys.modules and not os.path.isdir("src/fmnist"):
     if not os.path.isdir(folder) and subprocess.run(["git", "clone", "-q", "--depth", "1", REPOSITORY]).returncode:
         sys.exit(f"Could not fetch {{REPOSITORY}}: connect the runtime to the internet (or fix REPOSITORY), then run this cell again.")
     os.chdir(folder)
-    sys.path.insert(0, "src")
+    sys.path.insert(0, os.path.abspath("src"))
 import fmnist
 session = fmnist.setup(STAGE, PROFILE)  # backend before Keras, seeds, versions; on Colab, only what is missing
 import keras'''
