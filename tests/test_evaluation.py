@@ -1,4 +1,4 @@
-"""fmnist.learn.evaluation: bootstrap interval, McNemar, calibration, confusions and the prediction cache."""
+"""fmnist.learn.stats (bootstrap interval, McNemar, calibration, confusions) and fmnist.learn.prediction_cache."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import fmnist
-from fmnist.learn import evaluation
+from fmnist.learn import prediction_cache, stats
 from fmnist.errors import FmnistError
-from fmnist.learn.evaluation import EvaluationError
+from fmnist.learn.stats import EvaluationError
 
 
 def predictions(n: int, accuracy: float, seed: int = 0):
@@ -29,7 +29,7 @@ def test_bootstrap_interval_contains_the_accuracy_and_narrows_with_more_images()
     widths = []
     for n in (100, 1000, 10000):
         y_true, y_pred = predictions(n, 0.9)
-        low, high = evaluation.bootstrap_ci(y_true, y_pred)
+        low, high = stats.bootstrap_ci(y_true, y_pred)
         assert low < 0.9 < high
         widths.append(high - low)
     assert widths[0] > widths[1] > widths[2]
@@ -39,9 +39,9 @@ def test_bootstrap_interval_contains_the_accuracy_and_narrows_with_more_images()
 
 def test_bootstrap_interval_is_reproducible_and_level_widens_it():
     y_true, y_pred = predictions(500, 0.8)
-    assert evaluation.bootstrap_ci(y_true, y_pred, seed=3) == evaluation.bootstrap_ci(y_true, y_pred, seed=3)
-    low90, high90 = evaluation.bootstrap_ci(y_true, y_pred, level=0.90)
-    low99, high99 = evaluation.bootstrap_ci(y_true, y_pred, level=0.99)
+    assert stats.bootstrap_ci(y_true, y_pred, seed=3) == stats.bootstrap_ci(y_true, y_pred, seed=3)
+    low90, high90 = stats.bootstrap_ci(y_true, y_pred, level=0.90)
+    low99, high99 = stats.bootstrap_ci(y_true, y_pred, level=0.99)
     assert low99 < low90 and high90 < high99
 
 
@@ -53,21 +53,21 @@ def test_bootstrap_interval_is_reproducible_and_level_widens_it():
 def test_bootstrap_rejects_bad_settings(kwargs, message):
     y_true, y_pred = predictions(50, 0.8)
     with pytest.raises(EvaluationError, match=message):
-        evaluation.bootstrap_ci(y_true, y_pred, **kwargs)
+        stats.bootstrap_ci(y_true, y_pred, **kwargs)
 
 
 def test_labels_are_checked():
     y = np.arange(10)
     with pytest.raises(EvaluationError, match=r"Lengths differ \(y_true 10, y_pred 9\)"):
-        evaluation.bootstrap_ci(y, y[:9])
+        stats.bootstrap_ci(y, y[:9])
     with pytest.raises(EvaluationError, match=r"pass probs\.argmax\(axis=1\)"):
-        evaluation.bootstrap_ci(y, np.eye(10))
+        stats.bootstrap_ci(y, np.eye(10))
     with pytest.raises(EvaluationError, match=r"y_pred holds 1\.\.10; Fashion-MNIST class indices are 0-9"):
-        evaluation.bootstrap_ci(y, np.arange(1, 11))
+        stats.bootstrap_ci(y, np.arange(1, 11))
     with pytest.raises(EvaluationError, match=r"y_true is empty"):
-        evaluation.bootstrap_ci([], [])
+        stats.bootstrap_ci([], [])
     with pytest.raises(EvaluationError, match=r"integer class indices, got dtype float64"):
-        evaluation.bootstrap_ci(y, y.astype(float))
+        stats.bootstrap_ci(y, y.astype(float))
 
 
 # --- mcnemar ---
@@ -77,27 +77,27 @@ def test_mcnemar_ten_discordant_pairs_all_one_way():
     pred_a = np.zeros(30, dtype=int)
     pred_b = pred_a.copy()
     pred_b[:10] = 1  # a right and b wrong on 10 images, both right on the rest
-    result = evaluation.mcnemar(y_true, pred_a, pred_b)
+    result = stats.mcnemar(y_true, pred_a, pred_b)
     assert (result["b"], result["c"], result["statistic"]) == (10, 0, 0)
     assert result["p_value"] == pytest.approx(2 * 0.5 ** 10)  # 0.00195
-    swapped = evaluation.mcnemar(y_true, pred_b, pred_a)
+    swapped = stats.mcnemar(y_true, pred_b, pred_a)
     assert (swapped["b"], swapped["c"]) == (0, 10) and swapped["p_value"] == pytest.approx(result["p_value"])
 
 
 def test_mcnemar_balanced_or_identical_predictions_show_no_difference():
     y_true, y_pred = predictions(200, 0.7)
-    assert evaluation.mcnemar(y_true, y_pred, y_pred) == {"b": 0, "c": 0, "statistic": 0, "p_value": 1.0}
+    assert stats.mcnemar(y_true, y_pred, y_pred) == {"b": 0, "c": 0, "statistic": 0, "p_value": 1.0}
     pred_a, pred_b = y_true.copy(), y_true.copy()
     pred_a[:5] = (y_true[:5] + 1) % 10      # a wrong, b right: c = 5
     pred_b[5:10] = (y_true[5:10] + 1) % 10  # a right, b wrong: b = 5
     pred_a[10:20] = pred_b[10:20] = (y_true[10:20] + 2) % 10  # both wrong: not counted
-    result = evaluation.mcnemar(y_true, pred_a, pred_b)
+    result = stats.mcnemar(y_true, pred_a, pred_b)
     assert (result["b"], result["c"], result["p_value"]) == (5, 5, 1.0)
 
 
 def test_mcnemar_checks_lengths():
     with pytest.raises(EvaluationError, match=r"Lengths differ \(y_true 3, pred_a 3, pred_b 2\)"):
-        evaluation.mcnemar([0, 1, 2], [0, 1, 2], [0, 1])
+        stats.mcnemar([0, 1, 2], [0, 1, 2], [0, 1])
 
 
 # --- calibration ---
@@ -117,39 +117,39 @@ def test_calibrated_probabilities_have_almost_no_calibration_error():
     rng = np.random.default_rng(1)
     confidence = rng.uniform(0.2, 1.0, 50000)
     y_true, probs = probabilities(confidence, rng.random(50000) < confidence)
-    assert evaluation.expected_calibration_error(y_true, probs) < 0.015
+    assert stats.expected_calibration_error(y_true, probs) < 0.015
 
 
 def test_overconfident_probabilities_have_a_large_calibration_error():
     rng = np.random.default_rng(2)
     confidence = np.full(5000, 0.99)
     y_true, probs = probabilities(confidence, rng.random(5000) < 0.7)
-    assert evaluation.expected_calibration_error(y_true, probs) == pytest.approx(0.29, abs=0.02)
+    assert stats.expected_calibration_error(y_true, probs) == pytest.approx(0.29, abs=0.02)
 
 
 def test_reliability_table_bins_by_confidence():
     confidence = np.array([0.95, 0.95, 0.95, 0.95, 0.55, 0.55])
     correct = np.array([True, True, True, False, True, False])
     y_true, probs = probabilities(confidence, correct)
-    table = evaluation.reliability(y_true, probs, bins=10)
+    table = stats.reliability(y_true, probs, bins=10)
     assert list(table.columns) == ["bin", "confidence", "accuracy", "count"]
     assert table["bin"].tolist() == [5, 9] and table["count"].tolist() == [2, 4]
     assert table["accuracy"].tolist() == [0.5, 0.75]
     assert table["confidence"].tolist() == pytest.approx([0.55, 0.95])
-    ece = evaluation.expected_calibration_error(y_true, probs, bins=10)
+    ece = stats.expected_calibration_error(y_true, probs, bins=10)
     assert ece == pytest.approx((2 * 0.05 + 4 * 0.2) / 6)
 
 
 def test_calibration_refuses_logits_and_wrong_shapes():
     y_true = np.arange(10)
     with pytest.raises(EvaluationError, match=r"must be probabilities .* apply keras\.ops\.softmax"):
-        evaluation.expected_calibration_error(y_true, np.eye(10) * 5.0)
+        stats.expected_calibration_error(y_true, np.eye(10) * 5.0)
     with pytest.raises(EvaluationError, match=r"probs must have shape \(N, 10\)"):
-        evaluation.reliability(y_true, np.ones((10, 3)) / 3)
+        stats.reliability(y_true, np.ones((10, 3)) / 3)
     with pytest.raises(EvaluationError, match=r"Lengths differ"):
-        evaluation.reliability(y_true[:5], np.eye(10))
+        stats.reliability(y_true[:5], np.eye(10))
     with pytest.raises(EvaluationError, match=r"bins must be a positive integer"):
-        evaluation.reliability(y_true, np.eye(10), bins=0)
+        stats.reliability(y_true, np.eye(10), bins=0)
 
 
 # --- most_confused_pairs ---
@@ -157,13 +157,13 @@ def test_calibration_refuses_logits_and_wrong_shapes():
 def test_most_confused_pairs_are_ordered_and_named():
     pairs = [(6, 0)] * 5 + [(0, 6)] * 3 + [(4, 2)] * 3 + [(9, 7)] * 1 + [(1, 1)] * 20
     y_true, y_pred = (np.array(v) for v in zip(*pairs))
-    table = evaluation.most_confused_pairs(y_true, y_pred, k=3)
+    table = stats.most_confused_pairs(y_true, y_pred, k=3)
     assert list(table.columns) == ["true", "predicted", "count"]
     assert table.values.tolist() == [["Shirt", "T-shirt/top", 5], ["T-shirt/top", "Shirt", 3],
                                      ["Coat", "Pullover", 3]]  # ties in class order; diagonal left out
-    assert len(evaluation.most_confused_pairs(y_true, y_pred, k=10)) == 4  # pairs never seen are left out
+    assert len(stats.most_confused_pairs(y_true, y_pred, k=10)) == 4  # pairs never seen are left out
     with pytest.raises(EvaluationError, match=r"k must be a positive integer"):
-        evaluation.most_confused_pairs(y_true, y_pred, k=0)
+        stats.most_confused_pairs(y_true, y_pred, k=0)
 
 
 # --- predict_cached ---
@@ -194,11 +194,11 @@ def smoke_session(scratch_home, monkeypatch):
 
 def test_predictions_are_cached_under_the_profile_and_reused(smoke_session, capsys):
     model, x = CountingModel(), np.random.default_rng(0).random((6, 28, 28, 1)).astype("float32")
-    first = evaluation.predict_cached(model, x, "final_test")
+    first = prediction_cache.predict_cached(model, x, "final_test")
     path = smoke_session / "cache" / "smoke" / "predictions" / "final_test.npy"
     assert path.is_file() and json.loads(path.with_suffix(".json").read_text())["rows"] == 6
     assert "computed (none cached yet) and saved to cache/smoke/predictions/final_test.npy" in capsys.readouterr().out
-    second = evaluation.predict_cached(model, x, "final_test")
+    second = prediction_cache.predict_cached(model, x, "final_test")
     assert model.calls == 1  # the second call did not ask the model
     np.testing.assert_array_equal(first, second)
     assert "reused from cache/smoke/predictions/final_test.npy" in capsys.readouterr().out
@@ -214,7 +214,7 @@ def test_predictions_are_cached_under_the_profile_and_reused(smoke_session, caps
 ])
 def test_a_cache_that_no_longer_fits_is_recomputed(smoke_session, capsys, change, reason):
     model, x = CountingModel(), np.zeros((6, 28, 28, 1), dtype="float32")
-    evaluation.predict_cached(model, x, "final_test")
+    prediction_cache.predict_cached(model, x, "final_test")
     path = smoke_session / "cache" / "smoke" / "predictions" / "final_test.npy"
     if change == "fewer images":
         x = x[:5]
@@ -227,17 +227,17 @@ def test_a_cache_that_no_longer_fits_is_recomputed(smoke_session, capsys, change
     else:
         path.with_suffix(".json").unlink()
     capsys.readouterr()
-    probs = evaluation.predict_cached(model, x, "final_test")
+    probs = prediction_cache.predict_cached(model, x, "final_test")
     assert model.calls == 2 and len(probs) == len(x) and probs[0, model.version] == 1.0
     assert f"computed ({reason})" in capsys.readouterr().out
     model_calls = model.calls
-    evaluation.predict_cached(model, x, "final_test", verbose=False)
+    prediction_cache.predict_cached(model, x, "final_test", verbose=False)
     assert model.calls == model_calls  # the replaced cache is reused in turn
 
 
 def test_prediction_cache_names_must_be_plain_file_names(smoke_session):
     with pytest.raises(EvaluationError, match=r"not a plain file name"):
-        evaluation.predict_cached(CountingModel(), np.zeros((2, 28, 28)), "../outside")
+        prediction_cache.predict_cached(CountingModel(), np.zeros((2, 28, 28)), "../outside")
 
 
 def test_a_model_that_returns_the_wrong_shape_is_reported(smoke_session):
@@ -246,7 +246,7 @@ def test_a_model_that_returns_the_wrong_shape_is_reported(smoke_session):
             return np.zeros(len(x))
 
     with pytest.raises(EvaluationError, match=r"predictions of shape \(2,\) for 2 images"):
-        evaluation.predict_cached(Flat(), np.zeros((2, 28, 28)), "flat")
+        prediction_cache.predict_cached(Flat(), np.zeros((2, 28, 28)), "flat")
 
 
 def test_the_cache_needs_a_session_or_a_profile(scratch_home, monkeypatch):
@@ -254,18 +254,18 @@ def test_the_cache_needs_a_session_or_a_profile(scratch_home, monkeypatch):
 
     monkeypatch.setattr(session_module, "_current", None)
     with pytest.raises(fmnist.FmnistError, match=r"call fmnist\.setup"):
-        evaluation.predict_cached(CountingModel(), np.zeros((2, 28, 28)), "x")
-    evaluation.predict_cached(CountingModel(), np.zeros((2, 28, 28)), "x", profile="small", verbose=False)
+        prediction_cache.predict_cached(CountingModel(), np.zeros((2, 28, 28)), "x")
+    prediction_cache.predict_cached(CountingModel(), np.zeros((2, 28, 28)), "x", profile="small", verbose=False)
     assert (scratch_home / "cache" / "small" / "predictions" / "x.npy").is_file()
 
 
 def test_prediction_source_names_the_model_that_made_the_cache(smoke_session):
     x = np.zeros((3, 28, 28), dtype="float32")
     with pytest.raises(FmnistError, match=r"No readable prediction cache .*predict_cached\(model, x, 'final_test'\)"):
-        evaluation.prediction_source("final_test")
-    evaluation.predict_cached(CountingModel(1), x, "final_test", verbose=False)
-    first = evaluation.prediction_source("final_test")
-    evaluation.predict_cached(CountingModel(2), x, "final_test", verbose=False)
-    second = evaluation.prediction_source("final_test")
+        prediction_cache.prediction_source("final_test")
+    prediction_cache.predict_cached(CountingModel(1), x, "final_test", verbose=False)
+    first = prediction_cache.prediction_source("final_test")
+    prediction_cache.predict_cached(CountingModel(2), x, "final_test", verbose=False)
+    second = prediction_cache.prediction_source("final_test")
     assert first["model_sha256"] != second["model_sha256"] and first["inputs_sha256"] == second["inputs_sha256"]
     assert second["saved"]

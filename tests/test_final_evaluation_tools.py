@@ -9,7 +9,7 @@ import pytest
 
 import fmnist
 from fmnist.learn import references, registry, saved_models, test_history
-from fmnist.learn.evaluation import EvaluationError, seed_spread
+from fmnist.learn.stats import EvaluationError, seed_spread
 
 
 def test_seed_spread_is_mean_and_sample_sd_over_seeds():

@@ -13,8 +13,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import fmnist  # noqa: E402
-from fmnist.learn import evaluation, plots, references  # noqa: E402
-from fmnist.learn.evaluation import EvaluationError  # noqa: E402
+from fmnist.learn import plots, references, saved_models, stats  # noqa: E402
+from fmnist.learn.stats import EvaluationError  # noqa: E402
 
 
 @pytest.fixture
@@ -58,8 +58,8 @@ def test_gallery_reliability_and_reference_plots_are_saved(stage):
     y = np.arange(100) % 10
     probs = np.full((100, 10), 0.05)
     probs[np.arange(100), y] = 0.55
-    table = evaluation.reliability(y, probs)
-    plots.plot_reliability(table, evaluation.expected_calibration_error(y, probs), "reliability_test")
+    table = stats.reliability(y, probs)
+    plots.plot_reliability(table, stats.expected_calibration_error(y, probs), "reliability_test")
     plots.plot_references([{"label": "ours", "accuracy": 0.94, "low": 0.935, "high": 0.945}], references.frame(),
                           "references_test")
     assert {p.name for p in stage.iterdir()} >= {"gallery_test.png", "reliability_test.png", "references_test.png"}
@@ -72,16 +72,16 @@ def test_gallery_needs_images(stage):
 
 def test_nearest_neighbours_finds_the_same_image_first():
     pool = np.random.default_rng(0).random((50, 28, 28, 1)).astype("float32")
-    found = evaluation.nearest_neighbours(pool[[3, 7]], pool, k=2)
+    found = stats.nearest_neighbours(pool[[3, 7]], pool, k=2)
     assert found.shape == (2, 2) and list(found[:, 0]) == [3, 7]
 
 
 def test_nearest_neighbours_errors_are_clear():
     pool = np.zeros((2, 28, 28, 1))
     with pytest.raises(EvaluationError, match="fewer than k=3"):
-        evaluation.nearest_neighbours(pool[:1], pool, k=3)
+        stats.nearest_neighbours(pool[:1], pool, k=3)
     with pytest.raises(EvaluationError, match="differ in shape"):
-        evaluation.nearest_neighbours(np.zeros((1, 32, 32, 1)), pool, k=1)
+        stats.nearest_neighbours(np.zeros((1, 32, 32, 1)), pool, k=1)
 
 
 def test_compare_models_marks_a_clearly_better_model_and_its_interval():
@@ -89,23 +89,23 @@ def test_compare_models_marks_a_clearly_better_model_and_its_interval():
     weak = np.where(np.arange(1000) % 2 == 0, y, (y + 1) % 10)  # 50% right
     strong = np.where(np.arange(1000) % 10 == 0, (y + 1) % 10, y)  # 90% right
     same = strong.copy()
-    table = evaluation.compare_models(y, {"weak": weak, "strong": strong, "same": same}, baseline="weak")
+    table = stats.compare_models(y, {"weak": weak, "strong": strong, "same": same}, baseline="weak")
     assert list(table["accuracy"]) == pytest.approx([0.5, 0.9, 0.9])
     assert list(table["vs baseline"]) == ["", "better", "better"]
     assert list(table["vs previous"]) == ["", "better", "no significant difference"]
     assert table["ci low"][1] < 0.9 < table["ci high"][1]
-    worse = evaluation.compare_models(y, {"strong": strong, "weak": weak}, baseline="strong")
+    worse = stats.compare_models(y, {"strong": strong, "weak": weak}, baseline="strong")
     assert worse["vs baseline"][1] == "worse"
 
 
 def test_compare_models_needs_its_baseline():
     with pytest.raises(EvaluationError, match="baseline 'x' is not among"):
-        evaluation.compare_models([0, 1], {"a": [0, 1]}, baseline="x")
+        stats.compare_models([0, 1], {"a": [0, 1]}, baseline="x")
 
 
 def test_a_missing_stage_model_names_the_notebook_to_run(scratch_home):
     with pytest.raises(EvaluationError, match="fmnist run --profile smoke --only 04"):
-        evaluation.load_stage_model("04_regularisation", profile="smoke")
+        saved_models.load_stage_model("04_regularisation", profile="smoke")
 
 
 def test_a_saved_stage_model_is_loaded_without_optimizer(scratch_home):
@@ -116,7 +116,7 @@ def test_a_saved_stage_model_is_loaded_without_optimizer(scratch_home):
     folder = scratch_home / "models" / "smoke"
     folder.mkdir(parents=True)
     model.save(folder / "01_baseline.keras")
-    loaded = evaluation.load_stage_model("01_baseline", profile="smoke")
+    loaded = saved_models.load_stage_model("01_baseline", profile="smoke")
     assert loaded.count_params() == 7850 and getattr(loaded, "optimizer", None) is None
 
 
@@ -134,8 +134,8 @@ def test_a_transfer_model_with_a_label_smoothed_inner_model_loads_in_a_fresh_int
     folder = scratch_home / "models" / "smoke"
     folder.mkdir(parents=True)
     outer.save(folder / "05_transfer_learning.keras")
-    code = ("import sys; from fmnist import evaluation; "
-            "m = evaluation.load_stage_model('05_transfer_learning', profile='smoke'); "
+    code = ("import sys; from fmnist.learn import saved_models; "
+            "m = saved_models.load_stage_model('05_transfer_learning', profile='smoke'); "
             "assert 'fmnist.learn.losses' in sys.modules; print(m.count_params())")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "FMNIST_HOME": str(scratch_home)}, timeout=300)
