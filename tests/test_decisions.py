@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import pytest  # noqa: E402
 
 import fmnist  # noqa: E402
-from fmnist.learn.decisions import DecisionLog, beats, compare  # noqa: E402
+from fmnist.learn.decisions import DecisionLog, beats, compare, on_shared_seeds  # noqa: E402
 from fmnist.errors import FmnistError  # noqa: E402
 from fmnist.learn.registry import summarise  # noqa: E402
 
@@ -74,18 +74,18 @@ def test_different_seeds_or_images_are_refused():
         compare(fingerprinted, other)
 
 
-def test_log_follows_the_best_and_prints_each_verdict(capsys, scratch_home, monkeypatch):
+def test_log_follows_the_best_and_prints_each_verdict_in_words(capsys, scratch_home, monkeypatch):
     log = DecisionLog(rec("start", [0.90, 0.902, 0.901]))
-    log.consider("dropout", rec("dropout", [0.92, 0.921, 0.919]))
-    log.consider("tiny tweak", rec("tweak", [0.921, 0.92, 0.922]))  # within the noise of the new best
-    log.consider("worse", rec("worse", [0.85, 0.86, 0.855]))
+    assert log.judge("dropout", rec("dropout", [0.92, 0.921, 0.919]))
+    assert not log.judge("tiny tweak", rec("tweak", [0.921, 0.92, 0.922]))  # within the noise of the new best
+    assert not log.judge("worse", rec("worse", [0.85, 0.86, 0.855]))
     assert [s.kept for s in log.steps] == [True, False, False]
     assert log.best["model"] == "dropout"
     out = capsys.readouterr().out
-    assert " 1. dropout: 0.9200 ± 0.0010 (+0.0190 vs best, paired over seeds; margin 0.0042) -> kept" in out
-    assert "3. worse" in out and "rolled back" in out
+    assert " 1. dropout: 0.9200 (+0.0190 vs start, margin 0.0042) -> ✓ kept" in out
+    assert "3. worse" in out and "✗ rolled back" in out
     table = log.frame()
-    assert list(table["decision"]) == ["kept", "rolled back", "rolled back"]
+    assert list(table["decision"]) == ["✓ kept", "✗ rolled back", "✗ rolled back"]
     assert list(table["iteration"]) == [1, 2, 3]
     monkeypatch.setenv("FMNIST_PROFILE", "smoke")
     fmnist.setup("96_decisions_test", quiet=True)
@@ -95,19 +95,25 @@ def test_log_follows_the_best_and_prints_each_verdict(capsys, scratch_home, monk
 
 def test_something_that_is_not_a_record_is_refused():
     with pytest.raises(FmnistError, match="not a registry record"):
-        DecisionLog(rec("a", [0.9])).consider("oops", {"model": "x"})
+        DecisionLog(rec("a", [0.9])).judge("oops", {"model": "x"})
+    with pytest.raises(FmnistError, match="better.*cheaper"):
+        DecisionLog(rec("a", [0.9])).judge("oops", rec("b", [0.9]), aim="faster")
 
 
-def test_a_new_protocol_rebases_the_best_without_judging(capsys):
-    log = DecisionLog(rec("start", [0.90, 0.902]))
-    step = log.rebase("fewer epochs", rec("start_short", [0.88, 0.881]), "epochs=10")
-    assert step.kind == "budget" and log.best["model"] == "start_short"
-    assert "the new reference" in capsys.readouterr().out
-    later = log.consider("dropout", rec("dropout", [0.89, 0.891]))  # +0.01 vs the re-measured 0.8805
-    assert later.kept  # judged against the re-measured best, not the longer run
-    assert list(log.frame()["decision"]) == ["new reference", "kept"]
-    with pytest.raises(FmnistError, match="not a registry record"):
-        log.rebase("oops", {"model": "x"})
+def test_a_cheaper_change_is_kept_when_no_worse_and_faster(capsys):
+    start = rec("start", [0.90])
+    start["extra"]["seconds_per_epoch"], start["train_seconds"] = 10.0, 100.0
+    log = DecisionLog(start)
+    cheaper = rec("s2d", [0.899])  # 0.001 worse: within the margin of 5,000 images
+    cheaper["extra"]["seconds_per_epoch"], cheaper["train_seconds"] = 4.0, 40.0
+    assert log.judge("cheaper stem", cheaper, aim="cheaper")
+    assert "4.0 vs 10.0 s/epoch" in capsys.readouterr().out
+    slower = rec("slow", [0.95])
+    slower["extra"]["seconds_per_epoch"] = 20.0
+    assert not log.judge("a slower one", slower, aim="cheaper")  # more accurate, but the aim was speed
+    much_worse = rec("bad", [0.80])
+    much_worse["extra"]["seconds_per_epoch"] = 1.0
+    assert not log.judge("fast but worse", much_worse, aim="cheaper")
 
 
 def test_each_step_shows_its_cost_beside_its_gain(capsys):
@@ -115,9 +121,17 @@ def test_each_step_shows_its_cost_beside_its_gain(capsys):
     costly = rec("wide", [0.93, 0.931])
     costly["train_seconds"] = 120.0  # per seed
     costly["extra"]["seconds_per_epoch"] = 8.0
-    log.consider("wider", costly)
-    log.consider("unrecorded cost", rec("other", [0.80, 0.81]))
-    assert "margin 0.0042; 240 s of training) -> kept" in capsys.readouterr().out
+    log.judge("wider", costly)
+    log.judge("unrecorded cost", rec("other", [0.80, 0.81]))
+    assert "margin 0.0042; 240 s of training, 8.0 s/epoch) -> ✓ kept" in capsys.readouterr().out
     table = log.frame()
     assert table["train s"].iloc[0] == 240.0 and table["s/epoch"].iloc[0] == 8.0
     assert table["train s"].isna().iloc[1]  # a record without timings shows no made-up cost
+
+
+def test_records_on_different_seeds_are_paired_on_the_seeds_they_share():
+    final, overfit = on_shared_seeds(rec("final", [0.93, 0.94, 0.935]), rec("overfit", [0.90], seeds=[0]))
+    assert final["seeds"] == overfit["seeds"] == [0] and final["accuracy"]["values"] == [0.93]
+    assert compare(final, overfit).kept
+    with pytest.raises(FmnistError, match="share no seed"):
+        on_shared_seeds(rec("a", [0.9], seeds=[1]), rec("b", [0.9], seeds=[0]))

@@ -8,7 +8,8 @@ accelerator trains, so there is a single code path for every backend.
 `augment_batch` applies random shifts, small rotations and zooms (one affine map per image,
 bilinear sampling), padded random crops (whole-pixel translations, the CIFAR recipe), horizontal
 flips and random erasing. `AugmentedBatches` feeds them to
-``model.fit`` as a ``keras.utils.PyDataset``, reshuffled every epoch, seeded for repeatability.
+``model.fit`` as a ``keras.utils.PyDataset``, reshuffled every epoch, seeded for repeatability; with no
+augmentation asked for it gives the plain shuffled batches, so a notebook's fit has one input path.
 """
 
 from __future__ import annotations
@@ -104,15 +105,19 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, *, shift: float 
 
 
 class AugmentedBatches(keras.utils.PyDataset):
-    """Shuffled, augmented batches of (x, y) for ``model.fit``; a new random draw every epoch."""
+    """Shuffled, augmented batches of (x, y) for ``model.fit``; a new random draw every epoch.
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int = 128, seed: int = 0, **augmentation):
+    `augmentation` takes `augment_batch`'s keywords; none (or all falsy) gives the plain shuffled batches.
+    `seed` None draws one from NumPy's global generator, which `over_seeds` seeds for every run.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int = 128, seed: int | None = None, **augmentation):
         super().__init__()
         if len(x) != len(y):
             raise ValueError(f"x and y differ in length: {len(x)} and {len(y)}")
         self.x, self.y, self.batch_size = x, y, batch_size
-        self.augmentation = augmentation
-        self.rng = np.random.default_rng(seed)
+        self.augmentation = {key: value for key, value in augmentation.items() if value}
+        self.rng = np.random.default_rng(np.random.randint(2**31) if seed is None else seed)
         self.order = self.rng.permutation(len(x))
 
     def __len__(self) -> int:
@@ -120,6 +125,8 @@ class AugmentedBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         chosen = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        if not self.augmentation:
+            return self.x[chosen], self.y[chosen]
         return augment_batch(self.x[chosen], self.rng, **self.augmentation), self.y[chosen]
 
     def on_epoch_end(self):

@@ -33,7 +33,13 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
+import matplotlib.pyplot as plt
+import pandas as pd
+
 from fmnist.errors import FmnistError
+from fmnist.learn import registry
+from fmnist.learn.plots import plot_comparison, save_fig
+from fmnist.learn.session import current
 
 
 @dataclass(frozen=True)
@@ -115,9 +121,22 @@ def compare(candidate: dict, best: dict, images: int | None = None) -> Verdict:
                    difference > margin)
 
 
+def on_shared_seeds(candidate: dict, best: dict) -> tuple[dict, dict]:
+    """Both records cut to the seeds they share, so `compare` can pair them (notebook 04's final model,
+    three seeds, against notebook 03's model, trained on fewer)."""
+    ours, theirs = _seed_values(candidate), _seed_values(best)
+    shared = sorted(set(ours) & set(theirs))
+    if not shared:
+        raise FmnistError(f"{candidate['model']!r} and {best['model']!r} share no seed: they cannot be paired")
+
+    def cut(record, values):
+        return {**record, "seeds": shared, "accuracy": registry.summarise([values[s] for s in shared])}
+    return cut(candidate, ours), cut(best, theirs)
+
+
 @dataclass
 class Step:
-    """One iteration: what changed, what it scored, and whether it was kept."""
+    """One iteration: what changed, what it scored, what it cost, and whether it was kept."""
 
     iteration: int
     change: str
@@ -129,10 +148,14 @@ class Step:
     difference: float
     margin: float
     kept: bool
-    parameters: str = ""
-    kind: str = "change"  # or "budget": the protocol changed and the best was re-measured under it
+    aim: str = "better"  # or "cheaper": kept when no worse beyond the noise and faster to train
     seconds: float | None = None  # training time of the run, all seeds together: the step's cost
     seconds_per_epoch: float | None = None
+
+    @property
+    def decision(self) -> str:
+        """The verdict in words and a symbol, so it reads without colour (GitHub drops a table's CSS)."""
+        return "✓ kept" if self.kept else "✗ rolled back"
 
 
 def _cost(record: dict) -> tuple[float | None, float | None]:
@@ -142,101 +165,103 @@ def _cost(record: dict) -> tuple[float | None, float | None]:
     return total, (record.get("extra") or {}).get("seconds_per_epoch")
 
 
-def _cost_text(step: "Step") -> str:
-    return f"; {step.seconds:.0f} s of training" if step.seconds is not None else ""
-
-
 def beats(candidate: dict, best: dict, images: int | None = None) -> tuple[bool, float, float]:
     """(kept, paired difference, margin) of `compare`: kept when the difference exceeds the margin."""
     verdict = compare(candidate, best, images)
     return verdict.kept, verdict.difference, verdict.margin
 
 
-@dataclass
+def _record_of(result, split: str) -> dict:
+    """The registry record of a `FitResult` (what `over_seeds` recorded), or a record passed as it is."""
+    if isinstance(result, dict):
+        if "accuracy" not in result:
+            raise FmnistError(f"{result.get('model', result)!r}: not a registry record (no accuracy); "
+                              f"pass registry.get(...) or the result of over_seeds")
+        return result
+    return registry.get(current().stage, result.name, split)
+
+
 class DecisionLog:
-    """The path of iterations from a starting record, with the current best."""
+    """Notebook 04's path of iterations: each candidate judged against the current best, kept or rolled back.
 
-    start: dict
-    steps: list[Step] = field(default_factory=list)
+    `judge` compares a candidate's record with the best's by `compare` (the same seeds, the same
+    validation images, a margin never below the binomial standard error), prints one line with the
+    verdict, its gain and its cost, writes the verdict into the candidate's registry record and
+    draws the candidate's learning curves over the best's. ``aim="cheaper"`` judges a change meant to
+    save time (a cheaper stem, say): kept when it is no worse beyond the margin and trains faster.
+    """
 
-    def __post_init__(self):
-        self.best = self.start
+    def __init__(self, start, split: str = "screen"):
+        self.split = split
+        self.start_result = start
+        self.start = _record_of(start, split)
+        self.best, self.best_result = self.start, start
+        self.steps: list[Step] = []
 
-    def consider(self, change: str, record: dict, parameters: str = "", against: dict | None = None,
-                 images: int | None = None) -> Step:
-        """Judge `record` (a registry entry) against the current best, keep it or roll it back.
-
-        `parameters` says, for the log, what exactly was changed (e.g. ``"dropout=0.3"``).
-        `against` is the current best re-measured on other seeds (the paired rule needs the same
-        seeds on both sides); by default the best's own record.
-        """
-        if "accuracy" not in record:
-            raise FmnistError(f"{change!r}: not a registry record (no accuracy); pass registry.get(...)")
-        kept, difference, margin = beats(record, against or self.best, images)
-        step = Step(len(self.steps) + 1, change, record["model"], record.get("params"),
-                    record["accuracy"]["mean"], record["accuracy"]["std"], len(record["accuracy"]["values"]),
-                    difference, margin, kept, parameters, "change", *_cost(record))
-        self.steps.append(step)
-        if kept:
-            self.best = record
-        verdict = "kept" if kept else "rolled back"
-        print(f"{step.iteration:>2}. {change}: {step.mean:.4f} ± {step.std:.4f} "
-              f"({difference:+.4f} vs best, paired over seeds; margin {margin:.4f}{_cost_text(step)}) -> {verdict}")
-        return step
-
-    def rebase(self, change: str, record: dict, parameters: str = "") -> Step:
-        """The screening protocol changed (e.g. fewer epochs): `record` is the best re-measured under it.
-
-        Not an iteration and not judged: from here on, changes are compared with `record`.
-        """
-        if "accuracy" not in record:
-            raise FmnistError(f"{change!r}: not a registry record (no accuracy); pass registry.get(...)")
-        difference = record["accuracy"]["mean"] - self.best["accuracy"]["mean"]
+    def judge(self, change: str, candidate, *, aim: str = "better", curves: bool = True) -> bool:
+        """Keep `candidate` (a `FitResult` or its record) if it beats the best; say so; return whether kept."""
+        if aim not in ("better", "cheaper"):
+            raise FmnistError(f"aim={aim!r}: a change is judged as 'better' (more accurate) or 'cheaper' (faster)")
+        record = _record_of(candidate, self.split)
+        verdict = compare(record, self.best)
+        seconds, per_epoch = _cost(record)
+        if aim == "better":
+            kept = verdict.kept
+        else:
+            best_per_epoch = _cost(self.best)[1]
+            kept = (verdict.difference > -verdict.margin and per_epoch is not None
+                    and best_per_epoch is not None and per_epoch < best_per_epoch)
         step = Step(len(self.steps) + 1, change, record["model"], record.get("params"), record["accuracy"]["mean"],
-                    record["accuracy"]["std"], len(record["accuracy"]["values"]), difference, 0.0, True,
-                    parameters, "budget", *_cost(record))
+                    record["accuracy"]["std"], len(record["accuracy"]["values"]), verdict.difference,
+                    verdict.margin, kept, aim, seconds, per_epoch)
         self.steps.append(step)
-        self.best = record
-        print(f"{step.iteration:>2}. {change}: {step.mean:.4f} ± {step.std:.4f} ({difference:+.4f} vs the best "
-              f"before{_cost_text(step)}) -> the new reference (a change of protocol, not judged)")
-        return step
+        if not isinstance(candidate, dict):  # a fit of this session: its record is in the registry
+            registry.annotate(current().stage, record["model"], self.split, verdict={
+                "change": change, "against": self.best["model"], "difference": verdict.difference,
+                "margin": verdict.margin, "aim": aim, "kept": kept})
+        cost = f"; {seconds:.0f} s of training, {per_epoch:.1f} s/epoch" if seconds is not None and per_epoch else ""
+        speed = f", {per_epoch:.1f} vs {_cost(self.best)[1]:.1f} s/epoch" if aim == "cheaper" and per_epoch else ""
+        print(f"{step.iteration:>2}. {change}: {step.mean:.4f} ({verdict.difference:+.4f} vs {self.best['model']}, "
+              f"margin {verdict.margin:.4f}{speed}{cost}) -> {step.decision}")
+        if curves and not isinstance(candidate, dict) and not isinstance(self.best_result, dict):
+            fig = plot_comparison(candidate, self.best_result, record["model"],
+                                  f"{step.iteration}. {change}: {step.decision}")
+            plt.show() if _interactive() else plt.close(fig)
+        if kept:
+            self.best, self.best_result = record, candidate
+        return kept
 
     def frame(self):
-        """The decision log as a DataFrame: iteration, change, parameters, accuracy, difference, cost, kept."""
-        import pandas as pd
-
+        """The decision log as a DataFrame: iteration, change, accuracy, gain, margin, cost, decision."""
         return pd.DataFrame([{
-            "iteration": s.iteration, "change": s.change, "parameters": s.parameters, "model": s.model,
-            "params": s.params,
-            "val accuracy": s.mean, "std": s.std, "seeds": s.seeds,
-            "vs best": s.difference, "margin": s.margin,
-            "train s": s.seconds, "s/epoch": s.seconds_per_epoch,
-            "decision": "new reference" if s.kind == "budget" else ("kept" if s.kept else "rolled back"),
+            "iteration": s.iteration, "change": s.change, "model": s.model, "params": s.params,
+            "val accuracy": s.mean, "vs best": s.difference, "margin": s.margin,
+            "train s": s.seconds, "s/epoch": s.seconds_per_epoch, "decision": s.decision,
         } for s in self.steps])
 
     def plot(self, name: str = "decision_path"):
-        """Accuracy of every iteration with its spread; kept steps joined as the path of the best."""
-        import matplotlib.pyplot as plt
-
-        from fmnist.learn.plots import save_fig
-
+        """Accuracy of every iteration; kept steps joined as the path of the best; ✓ and ✗ mark verdicts."""
         fig, ax = plt.subplots(figsize=(10, 4))
         xs = [s.iteration for s in self.steps]
-        colours = ["tab:blue" if s.kind == "budget" else "tab:green" if s.kept else "tab:red" for s in self.steps]
-        ax.errorbar(xs, [s.mean for s in self.steps], yerr=[s.std for s in self.steps], fmt="none",
-                    ecolor="grey", capsize=3)
-        ax.scatter(xs, [s.mean for s in self.steps], c=colours, zorder=3)
-        best_path, current = [], self.start["accuracy"]["mean"]
         for s in self.steps:
-            current = s.mean if s.kept else current
-            best_path.append(current)
+            ax.scatter(s.iteration, s.mean, marker="o" if s.kept else "x", s=40,
+                       color="tab:green" if s.kept else "tab:red", zorder=3)
+        best_path, current_best = [], self.start["accuracy"]["mean"]
+        for s in self.steps:
+            current_best = s.mean if s.kept else current_best
+            best_path.append(current_best)
         ax.step([0] + xs, [self.start["accuracy"]["mean"]] + best_path, where="post", color="tab:green",
                 label="best so far")
-        ax.set_xticks(xs, [s.change for s in self.steps], rotation=40, ha="right", fontsize=8)
+        ax.set_xticks([0] + xs, ["start"] + [f"{s.iteration}. {s.change}" for s in self.steps], rotation=40,
+                      ha="right", fontsize=8)
         ax.set_ylabel("validation accuracy")
-        ax.set_title("Each change, kept (green) or rolled back (red); blue: protocol changed, best re-measured;"
-                     " bars: std over seeds", fontsize=10)
+        ax.set_title("Each change: kept (green dot) or rolled back (red cross)", fontsize=10)
         ax.legend()
         ax.grid(alpha=0.3)
         save_fig(fig, name)
         return fig
+
+
+def _interactive() -> bool:
+    """Whether figures are shown (a notebook's inline backend) rather than only saved."""
+    return "inline" in plt.get_backend().lower()

@@ -118,6 +118,18 @@ def install_advice(version: str) -> str:
     return f"run `pip install keras=={version}` in this environment"
 
 
+def restore_advice(path: Path) -> str:
+    """How to get a damaged model file back where the reader is: git restores a committed one in seconds."""
+    root = paths.repo_root()
+    resolved = Path(path).resolve()
+    shown = resolved.relative_to(root) if resolved.is_relative_to(root) else resolved
+    command = f"git checkout -- {shown}"
+    where = f"run `!{command}` in a cell" if "google.colab" in sys.modules else f"run `{command}` in the repository"
+    stage = resolved.parent.name.removesuffix("_seeds") if resolved.parent.name.endswith("_seeds") else resolved.stem
+    notebook = f" notebook {stage[:2]}" if stage[:2].isdigit() else " the notebook that saves it"
+    return f"if it is a committed file, {where}; otherwise re-create it by running{notebook}"
+
+
 def load_model(path: Path | str | None = None):
     """The Keras model at `path` (default: `default_model_path()`), loaded without its optimizer.
 
@@ -138,8 +150,8 @@ def load_model(path: Path | str | None = None):
             advice = ("It is not a .keras archive the notebooks write (no metadata.json). Pass a .keras file "
                       "saved by the notebooks, or re-run the notebook that saves it.")
         else:
-            advice = (f"It was saved by Keras {writer} (this is {here}). The file may be damaged: restore it "
-                      f"(`git checkout -- {chosen.name}` in its folder) or re-run the notebook that saves it.")
+            advice = (f"It was saved by Keras {writer} (this is {here}). The file may be damaged: "
+                      f"{restore_advice(chosen)}.")
         raise ModelError(f"{chosen}: cannot be loaded as a Keras model.\nCause: {cause}\n{advice}") from None
 
 
@@ -178,8 +190,11 @@ def _cut_layer(full_model, head) -> str:
     return cut.name
 
 
-def save_seed_models(result, full_model=None, stage: str | None = None):
+def save_seed_models(result, full_model=None, stage: str | None = None, models: list | None = None):
     """Save the model of every seed in `result` (a `FitResult`), without optimizer state; return the folder.
+
+    `models` replaces the fitted models by what should be saved for each seed, in the same order
+    (notebook 04 saves each seed's model wrapped in the test-time views it chose).
 
     Files: ``models/<profile>/<stage>_seeds/seed<N>.keras`` and a ``manifest.json`` listing seeds,
     files and validation accuracies; seeds' files from an earlier run that are not in `result` are
@@ -189,7 +204,7 @@ def save_seed_models(result, full_model=None, stage: str | None = None):
     """
     session = current()
     stage = stage or session.stage
-    models = list(getattr(result, "models", []))
+    models = list(models if models is not None else getattr(result, "models", []))
     if not models or len(models) != len(result.seeds):
         raise EvaluationError(f"{getattr(result, 'name', result)!r} holds {len(models)} model(s) for "
                               f"{len(result.seeds)} seed(s): fit it in this session (a result reused from "

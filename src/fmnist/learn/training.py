@@ -213,14 +213,20 @@ def best_epoch(history: dict, monitor: str = "val_loss") -> int:
 _SIMPLE = (int, float, str, bool, type(None))
 
 
+def _plain(value) -> bool:
+    """Numbers, strings, and tuples, lists and dicts of them: values a fit's code can read as settings."""
+    if isinstance(value, _SIMPLE):
+        return True
+    if isinstance(value, (tuple, list)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
 def _plain_values(names, namespace: dict) -> dict:
-    """The numbers, strings and tuples of them among `names` in `namespace` (arrays are hashed as data)."""
-    found = {}
-    for name in names:
-        value = namespace.get(name)
-        if isinstance(value, _SIMPLE) or (isinstance(value, (tuple, list)) and all(isinstance(v, _SIMPLE) for v in value)):
-            found[name] = value
-    return found
+    """The plain values (see `_plain`) among `names` in `namespace`; arrays are hashed as data instead."""
+    return {name: namespace[name] for name in names if name in namespace and _plain(namespace[name])}
 
 
 def _fit_source(fit) -> dict:
@@ -274,7 +280,7 @@ def over_seeds(name: str, build: Callable[[], object], fit: Callable[[object, li
                               "call model.compile(...) inside build().")
         fingerprint = None
         if resume:
-            fingerprint = fit_fingerprint(model, model.optimizer, {**described, "seed": seed, "loss": str(model.loss)},
+            fingerprint = fit_fingerprint(model, model.optimizer, {**described, "seed": seed, "loss": _serialized(model.loss)},
                                           (split.x_train, split.y_train, split.x_val, split.y_val, *data))
             finished = _load_finished(name, seed, fingerprint)
             if finished is not None:
@@ -313,7 +319,8 @@ def over_seeds(name: str, build: Callable[[], object], fit: Callable[[object, li
                         train_seconds=round(statistics.fmean(result.seconds), 1), profile=profile.name,
                         extra={"seconds_per_epoch": round(statistics.fmean(result.seconds_per_epoch), 2),
                                "optimizer": type(optimizer).__name__.lower() if optimizer is not None else None,
-                               "training_images": len(split.y_train), **(extra or {})})
+                               "training_images": len(split.y_train), "validation_images": len(split.y_val),
+                               **(extra or {})})
     print(result.summary())
     return result
 
