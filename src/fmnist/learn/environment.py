@@ -134,7 +134,7 @@ def code_version(package_dir: Path | None = None) -> dict[str, object]:
     other than the series' own outputs (results, models, figures, README) differ from it; a notebook
     whose cells are the committed ones and only its outputs differ (executed in place) is not a change.
     """
-    package_dir = Path(package_dir or Path(__file__).resolve().parent)
+    package_dir = Path(package_dir or Path(__file__).resolve().parents[1])  # fmnist/, not fmnist/learn/
     top = _git("rev-parse", "--show-toplevel", folder=package_dir)
     commit = _git("rev-parse", "HEAD", folder=package_dir) if top else None
     if not commit or not (Path(top) / "src" / package_dir.name).resolve() == package_dir.resolve():
