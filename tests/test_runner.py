@@ -81,7 +81,7 @@ def test_failure_names_notebook_cell_and_error(series, scratch_home):
     assert [(r["stage"], r["status"]) for r in failed] == [("01_broken", "failed")]
 
 
-RECORDING_CELL = """from fmnist import registry
+RECORDING_CELL = """from fmnist.learn import registry
 data = registry.read("full")
 data["records"].append({"stage": "00_first", "model": "fake", "split": "validation",
                         "accuracy": registry.summarise([0.5, 0.7]), "time": registry.now()})
