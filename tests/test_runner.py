@@ -174,3 +174,11 @@ def test_a_dying_kernel_is_reported_without_a_traceback(scratch_home):
     with pytest.raises(NotebookError, match=r"00_dies\.ipynb: the kernel stopped near code cell \d of 2 \(DeadKernelError"):
         runner.run("smoke", folder=folder)
     assert (scratch_home / "runs" / "smoke" / "00_dies.failed.ipynb").exists()
+
+
+def test_the_package_and_the_command_leave_keras_to_the_code_that_uses_it():
+    """`import fmnist` leaves the backend to `fmnist.setup()`; `fmnist run`, `report` and `data` start without
+    Keras (seconds, and TensorFlow's start-up lines on stderr); `predict` and `bench` import it themselves."""
+    code = "import sys, fmnist, fmnist.series.cli; assert 'keras' not in sys.modules, 'Keras was imported'"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -33,8 +33,8 @@ def enable(backend: str) -> Path | None:
     """Turn the persistent cache on when `backend` is JAX; the folder used, or None on other backends."""
     if backend != "jax":
         return None
-    import jax
-    from jax.experimental.compilation_cache import compilation_cache
+    import jax  # only the JAX environment has it
+    from jax.experimental.compilation_cache import compilation_cache  # likewise
 
     folder = directory()
     folder.mkdir(parents=True, exist_ok=True)

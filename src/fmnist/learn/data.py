@@ -182,7 +182,7 @@ def locate() -> tuple[str, Path]:
 def download() -> Path:
     """Ask Keras to download the dataset into its cache; a clear error when offline."""
     try:
-        from keras.datasets import fashion_mnist
+        from keras.datasets import fashion_mnist  # not at the top: `import fmnist` must leave the backend unchosen
 
         fashion_mnist.load_data()
     except Exception as exc:  # Keras raises many kinds of errors when offline.

@@ -19,6 +19,10 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+import numpy
+
+from fmnist.version import __version__
+
 # Distributions whose versions can change the numbers, with the module that shows they were used.
 LIBRARIES = {
     "keras": "keras", "numpy": "numpy", "tensorflow": "tensorflow", "jax": "jax", "jaxlib": "jaxlib",
@@ -32,7 +36,7 @@ _OUTPUTS = ("results", "models", "figures", "runs", "cache", "logs", "README.md"
 
 def backend() -> str:
     """The Keras backend in use (imports keras, so set KERAS_BACKEND before calling)."""
-    import keras
+    import keras  # here, not at the top: importing this module must leave the backend unchosen
 
     return keras.backend.backend()
 
@@ -44,17 +48,17 @@ def device() -> str:
     gpu = None
     try:
         if name == "tensorflow":
-            import tensorflow as tf
+            import tensorflow as tf  # only the backend in use is installed
 
             gpus = tf.config.list_physical_devices("GPU")
             gpu = gpus[0].name if gpus else None
         elif name == "jax":
-            import jax
+            import jax  # likewise
 
             first = jax.devices()[0]
             gpu = first.device_kind if first.platform != "cpu" else None
         elif name == "torch":
-            import torch
+            import torch  # likewise
 
             gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     except Exception:  # a broken accelerator stack still lets us report the CPU
@@ -64,10 +68,7 @@ def device() -> str:
 
 def versions() -> dict[str, str]:
     """Versions of Python and of the libraries the numbers depend on."""
-    import keras
-    import numpy
-
-    from fmnist.version import __version__
+    import keras  # after the backend was chosen, as in backend()
 
     found = {"python": platform.python_version(), "fmnist": __version__,
              "keras": keras.__version__, "numpy": numpy.__version__}

@@ -11,17 +11,22 @@ Only ``keras``, ``keras.ops`` and NumPy are used: the same code runs on TensorFl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import os
 import time
 from pathlib import Path
 from typing import Callable, Iterator
 
 import keras  # the session has chosen the backend before notebooks import this module
 import numpy as np
+from keras import ops
 
 from fmnist import paths
-from fmnist.learn import progress
+from fmnist.learn import progress, weights
 from fmnist.errors import FmnistError
+from fmnist.learn.session import current
 
 MIN_SIZE = 32  # the smallest input keras.applications accepts for VGG16 and MobileNetV2
 MODELS = ("vgg16", "mobilenet_v2")
@@ -36,8 +41,6 @@ def preprocess_function(model: str) -> Callable:
 
     VGG16 expects BGR images with the ImageNet mean subtracted; MobileNetV2 expects [-1, 1].
     """
-    import keras
-
     if model == "vgg16":
         return keras.applications.vgg16.preprocess_input
     if model == "mobilenet_v2":
@@ -100,8 +103,6 @@ def to_rgb_batches(images, size: int, preprocess: Callable, batch_size: int = 10
 
 def _batches(images: np.ndarray, size: int, preprocess: Callable, batch_size: int,
              scale: float) -> Iterator[np.ndarray]:
-    from keras import ops
-
     for start in range(0, len(images), batch_size):
         grey = images[start:start + batch_size, :, :, None].astype(np.float32) * np.float32(scale)
         # Resize the single grey channel, then copy it: three times less work than resizing RGB,
@@ -122,11 +123,9 @@ def feature_path(model_name: str, size: int, weights_sha256: str | None, split_n
                  profile: str | None = None) -> Path:
     """Where `extract_features` caches the features of `images` (of `split_name`)."""
     if profile is None:
-        from fmnist.learn.session import current
-
         profile = current().profile.name
-    weights = weights_sha256[:12] if weights_sha256 else "imagenet"
-    name = f"{model_name}_{size}_{weights}_{split_name}_{len(images)}_{fingerprint(images)}.npy"
+    tag = weights_sha256[:12] if weights_sha256 else "imagenet"
+    name = f"{model_name}_{size}_{tag}_{split_name}_{len(images)}_{fingerprint(images)}.npy"
     return paths.cache_dir(profile) / "features" / name
 
 
@@ -265,12 +264,6 @@ def imagenet_base(model: str, input_shape: tuple[int, int, int], alpha: float = 
     line is the same each time, so it is printed the first time only, with the file named by its
     folder setting (``$FMNIST_WEIGHTS_DIR/<file>``) rather than by where that folder is on this machine.
     """
-    import contextlib
-    import io
-    import os
-
-    from fmnist.learn import weights
-
     with contextlib.redirect_stdout(io.StringIO()):
         base, used = weights.imagenet_base(model, input_shape, alpha)
     if used.argument not in _announced:

@@ -10,9 +10,12 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import seaborn as sns
 from matplotlib.ticker import MaxNLocator
+from sklearn.metrics import confusion_matrix
 
 from fmnist import paths
+from fmnist.learn.data import CLASS_NAMES
 from fmnist.learn.session import current
 
 
@@ -86,7 +89,7 @@ def plot_filters(model, layer_name: str, name: str):
 def plot_feature_maps(model, images: np.ndarray, titles: list[str], layer_names: list[str], name: str,
                       channels: int = 8):
     """For each image, the first `channels` feature maps of each named layer."""
-    import keras
+    import keras  # not at the top: `import fmnist` imports this module before setup() chooses the backend
 
     probe = keras.Model(model.inputs, [model.get_layer(n).output for n in layer_names])
     outputs = probe.predict(images, verbose=0)
@@ -111,11 +114,6 @@ def plot_feature_maps(model, images: np.ndarray, titles: list[str], layer_names:
 
 def plot_confusion(y_true, y_pred, name: str, title: str = ""):
     """Confusion matrix with class names: counts (left) and row-normalised, i.e. recall (right)."""
-    import seaborn as sns
-    from sklearn.metrics import confusion_matrix
-
-    from fmnist.learn.data import CLASS_NAMES
-
     counts = confusion_matrix(y_true, y_pred, labels=range(len(CLASS_NAMES)))
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     fig, axes = plt.subplots(1, 2, figsize=(16, 6.5))

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fmnist import paths
+from fmnist.learn.session import current
 from fmnist.learn.stats import EvaluationError
 
 
@@ -29,8 +30,6 @@ def prediction_path(name: str, profile: str | None = None) -> Path:
             f"and '.', for example '04_regularisation_test'."
         )
     if profile is None:
-        from fmnist.learn.session import current
-
         profile = current().profile.name
     return paths.cache_dir(profile) / "predictions" / f"{name}.npy"
 

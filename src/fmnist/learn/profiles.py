@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from fmnist.errors import ProfileError
+from fmnist.learn.data import load, prepare
 
 SPLIT_SEED = 42  # fixed once: every run of every profile sees the same split
 
@@ -119,8 +120,6 @@ def load_split(profile: Profile | str | None = None) -> Split:
     The test split is deliberately not returned: only the final evaluation asks for it,
     through `load_test`.
     """
-    from fmnist.learn.data import load, prepare
-
     profile = get_profile(profile) if not isinstance(profile, Profile) else profile
     (x, y), (_, y_test) = load()
     idx = split_indices(profile, y, y_test)
@@ -129,8 +128,6 @@ def load_split(profile: Profile | str | None = None) -> Split:
 
 def load_test(profile: Profile | str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The profile's test images (prepared) and labels: for the final evaluation only."""
-    from fmnist.learn.data import load, prepare
-
     profile = get_profile(profile) if not isinstance(profile, Profile) else profile
     (_, y), (x_test, y_test) = load()
     idx = split_indices(profile, y, y_test)

@@ -7,6 +7,9 @@ notebook (scripts, tests) updates print nothing and the final line is printed.
 
 from __future__ import annotations
 
+from IPython import get_ipython
+from IPython.display import display
+
 
 class _Plain:
     """Text shown as itself (a str would be displayed with its quotes)."""
@@ -23,11 +26,6 @@ class Line:
 
     def __init__(self):
         self.handle = None
-        try:
-            from IPython import get_ipython
-            from IPython.display import display
-        except ImportError:
-            return
         shell = get_ipython()
         if shell is not None and hasattr(shell, "kernel"):
             self.handle = display(_Plain(""), display_id=True)

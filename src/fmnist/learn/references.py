@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
+
 
 @dataclass(frozen=True)
 class Reference:
@@ -90,8 +92,6 @@ def frame(minimum: float | None = None):
 
     `minimum` keeps only entries at or above it, plus the human baseline, which is context for all.
     """
-    import pandas as pd
-
     table = pd.DataFrame([r.__dict__ for r in REFERENCES])
     if minimum is not None:
         table = table[(table["accuracy"] >= minimum) | (table["kind"] == "human")]

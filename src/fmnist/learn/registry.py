@@ -17,9 +17,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from fmnist import paths
 from fmnist.errors import FmnistError
+from fmnist.learn import environment
+from fmnist.learn.profiles import get_profile
 
 SCHEMA = 1
 
@@ -130,9 +133,6 @@ def record(stage: str, model: str, split: str, accuracy, loss=None, *, seeds=Non
     `accuracy` and `loss` are one value per seed (or a single number). Backend, device,
     library versions and time are added here, so no result is stored without them.
     """
-    from fmnist.learn import environment
-    from fmnist.learn.profiles import get_profile
-
     profile_name = get_profile(profile).name
     entry = {
         "stage": stage, "model": model, "split": split,
@@ -263,8 +263,6 @@ def rows(data: dict) -> list[dict]:
 
 def as_text(data: dict) -> str:
     """A plain-text table of the records, and the notebooks' wall times."""
-    import pandas as pd
-
     parts = []
     table = rows(data)
     parts.append(pd.DataFrame(table).to_string(index=False) if table else "No results recorded yet.")
@@ -276,8 +274,6 @@ def as_text(data: dict) -> str:
 
 def get(stage: str, model: str, split: str = "validation", profile: str | None = None) -> dict:
     """One record of the active (or given) profile; an error naming the notebook to run if absent."""
-    from fmnist.learn.profiles import get_profile
-
     profile_name = get_profile(profile).name
     for entry in read(profile_name)["records"]:
         if (entry["stage"], entry["model"], entry["split"]) == (stage, model, split):
@@ -295,10 +291,6 @@ def frame(stage: str | None = None, profile: str | None = None, split: str | Non
     stage's test record, and a stage's own notebook must not show it (the test set is 06's, once).
     `split=None` gives every record.
     """
-    import pandas as pd
-
-    from fmnist.learn.profiles import get_profile
-
     data = read(get_profile(profile).name)
     chosen = [r for r in data["records"]
               if (stage is None or r["stage"] == stage) and (split is None or r["split"] == split)]

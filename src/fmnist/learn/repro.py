@@ -12,7 +12,7 @@ def seed_everything(seed: int = 0) -> None:
     Call it before building every model, so that each model starts from the same state
     whatever ran before it in the notebook.
     """
-    import keras
+    import keras  # not at the top: `import fmnist` imports this module before setup() chooses the backend
 
     keras.backend.clear_session()
     if keras.backend.backend() != "tensorflow":
@@ -20,7 +20,7 @@ def seed_everything(seed: int = 0) -> None:
     keras.utils.set_random_seed(seed)  # seeds Python's random, NumPy and the backend
     os.environ["PYTHONHASHSEED"] = str(seed)
     if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+        import tensorflow as tf  # installed only where it is the backend
 
         tf.config.experimental.enable_op_determinism()
 
@@ -35,7 +35,7 @@ def _skip_tensorflow_seed() -> None:
     simply imports TensorFlow as before.)
     """
     try:
-        from keras.src.utils.module_utils import tensorflow as lazy_tensorflow
+        from keras.src.utils.module_utils import tensorflow as lazy_tensorflow  # private: absent from some Keras
     except ImportError:
         return
     if getattr(lazy_tensorflow, "module", None) is None and hasattr(lazy_tensorflow, "_available"):

@@ -6,10 +6,13 @@ results then know where they belong without being told again.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from fmnist.errors import FmnistError
+from fmnist.learn import compile_cache, environment
 from fmnist.learn.profiles import Profile, get_profile
+from fmnist.learn.repro import seed_everything
 
 _current: "Session | None" = None
 
@@ -33,11 +36,6 @@ def start(stage: str, seed: int = 0, profile: str | None = None) -> Session:
     run from this one, uses the same profile.
     """
     global _current
-    import os
-
-    from fmnist.learn import compile_cache, environment
-    from fmnist.learn.repro import seed_everything
-
     chosen = get_profile(profile)
     os.environ["FMNIST_PROFILE"] = chosen.name
     compile_cache.enable(environment.backend())  # before anything compiles

@@ -14,6 +14,8 @@ final evaluation notebook decides nothing by eye:
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+from scipy.stats import binomtest
 from sklearn.neighbors import NearestNeighbors
 
 from fmnist.learn.data import CLASS_NAMES
@@ -111,8 +113,6 @@ def mcnemar(y_true, pred_a, pred_b) -> dict:
     0.5 (1.0 when the models never disagree). ``statistic`` is min(b, c), as for the exact test
     in statsmodels.
     """
-    from scipy.stats import binomtest
-
     y_true = _labels("y_true", y_true)
     pred_a, pred_b = _labels("pred_a", pred_a), _labels("pred_b", pred_b)
     _same_length(y_true=y_true, pred_a=pred_a, pred_b=pred_b)
@@ -144,8 +144,6 @@ def reliability(y_true, probs, bins: int = 15):
     A DataFrame with columns ``bin`` (0 = lowest confidence), ``confidence``, ``accuracy`` and
     ``count``; a well-calibrated model has accuracy close to confidence in every bin.
     """
-    import pandas as pd
-
     y_true, probs = _probabilities(y_true, probs)
     confidence, correct, index = _bins(y_true, probs, bins)
     rows = []
@@ -171,8 +169,6 @@ def most_confused_pairs(y_true, y_pred, k: int = 5):
     Pairs are directed (Shirt taken for T-shirt/top is not T-shirt/top taken for Shirt); ties are
     listed in class order, and pairs that never occur are left out.
     """
-    import pandas as pd
-
     y_true, y_pred = _labels("y_true", y_true), _labels("y_pred", y_pred)
     _same_length(y_true=y_true, y_pred=y_pred)
     k = _positive_int("k", k)
@@ -193,8 +189,6 @@ def compare_models(y_true, predictions: dict, baseline: str, level: float = 0.95
     ``vs baseline`` ("better", "worse" or "no significant difference" at `alpha`), and the same
     two columns for the previous model.
     """
-    import pandas as pd
-
     if baseline not in predictions:
         raise EvaluationError(f"baseline {baseline!r} is not among the models: {', '.join(predictions)}.")
     y_true = _labels("y_true", y_true)

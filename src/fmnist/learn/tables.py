@@ -10,6 +10,7 @@ from __future__ import annotations
 import numbers
 
 import pandas as pd
+from IPython.display import display
 
 _GOOD = ("yes", "true", "beats", "better", "met", "pass")
 
@@ -59,6 +60,4 @@ def show(df: pd.DataFrame, **options) -> None:
     It returns nothing, so a cell ending with it shows the table once (a trailing ``;`` does not
     hide a return value when nbval executes the cell).
     """
-    from IPython.display import display
-
     display(style(df, **options))

@@ -8,6 +8,8 @@ evaluation (``extra["verdicts"]``: other stage -> verdict and p-value).
 
 from __future__ import annotations
 
+import pandas as pd
+
 
 def _verdicts(extra: dict) -> str:
     verdicts = (extra or {}).get("verdicts") or {}
@@ -21,8 +23,6 @@ def frame(data: dict):
     ``accuracy``, ``status`` ("current" or "superseded"), ``verdicts`` and ``model`` (first 12
     characters of the weights' SHA-256, to tell the models apart).
     """
-    import pandas as pd
-
     rows = []
     for record in data.get("records", []):
         if record.get("split") != "test":

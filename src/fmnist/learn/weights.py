@@ -91,6 +91,7 @@ def resolve(model: str, alpha: float = 1.0) -> Weights:
 
 def imagenet_base(model: str, input_shape: tuple[int, int, int], alpha: float = 1.0):
     """The convolutional base of `model` with ImageNet weights, without its classifier."""
+    # Keras only here: finding the file (`resolve`, the tests' fixtures) must not choose the backend
     import keras
 
     weights = resolve(model, alpha)

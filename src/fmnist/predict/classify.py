@@ -29,11 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from fmnist import paths
 from fmnist.learn.data import CLASS_NAMES
 from fmnist.errors import FmnistError
-from fmnist.learn import registry
+from fmnist.learn import imagenet, registry
 from fmnist.learn.native_logs import quiet_native_logs
 from fmnist.learn.saved_models import ModelError, check_model_path, default_model_path, load_model  # noqa: F401
 from fmnist.predict.photo import SIZE, ImageError, Prepared, preprocess, read_gray, read_image, to_fashion_mnist  # noqa: F401
@@ -168,8 +169,6 @@ def predict_pixels(model, pixels: np.ndarray, name: str = "the model", spec: Mod
     if spec.base is None:
         x = (pixels.astype(np.float32) / 255.0).reshape((len(pixels),) + spec.shape)
     else:
-        from fmnist.learn import imagenet
-
         x = np.concatenate(list(imagenet.to_rgb_batches(pixels, spec.size, imagenet.preprocess_function(spec.base))))
     with quiet_native_logs():
         probs = np.asarray(model.predict(x, verbose=0), dtype=np.float64)
@@ -193,8 +192,6 @@ def top_k(probs: np.ndarray, k: int) -> list[dict]:
 
 def _explain(folder: Path, image: str, pixels: np.ndarray, taken: set[str]) -> str:
     """Write the 28x28 image `image` became to `folder` as a PNG (atomically); return its path."""
-    from PIL import Image
-
     stem = Path(image).stem or "image"
     name, number = f"{stem}.png", 1
     while name in taken:  # two inputs of the same name from different folders keep both explanations

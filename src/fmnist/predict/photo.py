@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
 
 from fmnist.errors import FmnistError
 
@@ -72,8 +74,6 @@ class Decoded:
 def _own_pixel_limit():
     """Pillow's decompression-bomb check off, for the time of one open: `read_image` applies `MAX_PIXELS`
     itself before decoding, and says so in one line instead of Pillow's warning or its error text."""
-    from PIL import Image
-
     before = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None
     try:
@@ -84,8 +84,6 @@ def _own_pixel_limit():
 
 def read_image(path: Path | str) -> Decoded:
     """The image at `path`, decoded with bounded memory and converted to grey; `ImageError` if unusable."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     path = Path(path)
     if not path.exists():
         raise ImageError(f"{path}: no such file.")
@@ -131,8 +129,6 @@ def read_gray(path: Path | str) -> tuple[np.ndarray, list[str]]:
 
 def _convert(image, original: tuple[int, int]) -> Decoded:
     """Grey levels (and alpha outline) of a decoded image, downscaled to `WORK_SIDE` before converting."""
-    from PIL import Image
-
     mode, steps = image.mode, []
     transparent = mode in ALPHA_MODES or (mode == "P" and "transparency" in image.info)
     if mode in HIGH_BIT_MODES:
@@ -170,8 +166,6 @@ def _composite(gray: np.ndarray, alpha: np.ndarray, mode: str, steps: list[str])
     hides a light item. An item lighter inside than at its outline was cut out of a dark background
     (the dataset's own look), one darker inside out of a light one; otherwise its mean decides.
     """
-    from scipy import ndimage
-
     mask = alpha >= 0.5
     if mask.all() or not mask.any():  # nothing transparent (or nothing opaque): no outline to use
         return Decoded(gray * alpha + 255 * (1 - alpha), None,
@@ -221,8 +215,6 @@ def to_fashion_mnist(gray: np.ndarray, mask: np.ndarray | None = None) -> Prepar
         raise ImageError("nothing stands out from the background (contrast under 5%, or under 4 times its "
                          "noise): nothing to classify; photograph the item on a plain background of a "
                          "contrasting colour.")
-    from scipy import ndimage
-
     # A pixel or so around the item keeps its faint anti-aliased edge; beyond that is background.
     edge = max(1, round(0.005 * max(gray.shape)))
     support = ndimage.binary_dilation(ndimage.binary_fill_holes(mask), iterations=edge)
@@ -285,8 +277,6 @@ def _background(gray: np.ndarray, border: int) -> tuple[np.ndarray, float]:
 def _find_item(residual: np.ndarray, plane: np.ndarray, noise: float, border: int) -> tuple[np.ndarray, int]:
     """The item's pixels (above the background by 5% of the range or 4 noise sigmas), and how many specks
     were dropped: groups of pixels (nearby ones merged) with under `SPECK_FRACTION` of the largest's pixels."""
-    from scipy import ndimage
-
     floor = 0.05 * (255 - plane)
     smooth = ndimage.median_filter(residual, size=3)
     smooth_noise = 1.4826 * float(np.median(np.abs(smooth[_border(smooth.shape, border)])))
@@ -305,8 +295,6 @@ def _find_item(residual: np.ndarray, plane: np.ndarray, noise: float, border: in
 
 def _fit(crop: np.ndarray, steps: list[str]) -> tuple[np.ndarray, list[str]]:
     """The crop with its longer side scaled to 28 (Lanczos), centred on a black 28x28 canvas."""
-    from PIL import Image
-
     height, width = crop.shape
     scale = SIZE / max(height, width)
     new_width, new_height = max(1, round(width * scale)), max(1, round(height * scale))

@@ -19,14 +19,17 @@ import argparse
 import json
 import sys
 
-from fmnist.learn.data import CLASS_NAMES
 from fmnist.errors import FmnistError
+from fmnist.learn import registry
+from fmnist.learn.data import CLASS_NAMES, load
+from fmnist.learn.environment import provenance_text
+from fmnist.learn.native_logs import quiet_native_logs
 from fmnist.learn.profiles import PROFILES
+from fmnist.series import opening, reproduction, runner
+from fmnist.series import readme as readme_section
 
 
 def _run(args) -> int:
-    from fmnist.series import runner
-
     timings = runner.run(profile=args.profile, only=args.only)
     total = sum(seconds for _, seconds in timings)
     where = ("executed in place" if args.profile == "full"
@@ -37,20 +40,13 @@ def _run(args) -> int:
 
 
 def _report(args) -> int:
-    from fmnist.series import readme as readme_section
-    from fmnist.learn import registry
-
     data = registry.read(args.profile)
     if args.compare:
-        from fmnist.series import reproduction
-
         rerun = reproduction.read_rerun(args.compare)
         rows = reproduction.compare(data, rerun, stage=args.stage)
         print(reproduction.as_text(rows, data, rerun, stage=args.stage), end="")
         return 1 if any(row["verdict"] == reproduction.DIFFERS for row in rows) else 0
     if args.provenance:
-        from fmnist.learn.environment import provenance_text
-
         print(provenance_text(data), end="")
     elif args.update_readme is not None:
         readme = args.update_readme or readme_section.default_path()  # the repository's, from any folder
@@ -67,23 +63,19 @@ def _report(args) -> int:
 
 
 def _data(args) -> int:
-    from fmnist.learn.data import load
-
     (x_train, y_train), (x_test, y_test) = load(verbose=True)
     print(f"train {x_train.shape} {y_train.shape}, test {x_test.shape} {y_test.shape}")
     return 0
 
 
 def _predict(args) -> int:
-    from fmnist.predict import classify as predict
+    from fmnist.predict import classify as predict  # it imports Keras: only `fmnist predict` pays for that
 
     return predict.command(args.images, model=args.model, top=args.top, as_json=args.json,
                            explain=args.explain)
 
 
 def _fork(args) -> int:
-    from fmnist.series import opening
-
     changed = opening.fork(args.address)
     print(f"Pointed at {args.address}: {', '.join(changed)}." if changed else f"Already pointing at {args.address}.")
     if changed:
@@ -92,11 +84,8 @@ def _fork(args) -> int:
 
 
 def _bench(args) -> int:
-    from fmnist.series import bench
-    from fmnist.learn.native_logs import quiet_native_logs
-
     with quiet_native_logs():  # TensorFlow's C++ start-up lines, as in the notebooks' setup cell
-        import keras  # noqa: F401
+        from fmnist.series import bench  # it imports Keras: only `fmnist bench` pays for that
 
     if args.block5:
         bench.block5()

@@ -16,6 +16,7 @@ import time
 from fmnist import paths
 from fmnist.learn import registry
 from fmnist.errors import PrerequisiteError
+from fmnist.series import runner
 
 # What each notebook reads of earlier ones: their results records, and for 06 their saved models.
 BUILDS_ON: dict[str, tuple[str, ...]] = {
@@ -69,8 +70,6 @@ def ensure(stage: str, profile: str) -> list[str]:
         raise PrerequisiteError(
             f"{stage} builds on {names}, which the {profile} profile has not run here yet. "
             f"Run {'it' if len(absent) == 1 else 'them'} first: {run_command(absent, profile)}.")
-    from fmnist.series import runner
-
     print(f"{stage} builds on {names}: running {'it' if len(absent) == 1 else 'them'} first in the smoke profile.")
     start = time.perf_counter()
     with open(os.devnull, "w") as quiet:  # the one line above says what happens; no progress bars stored

@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pandas as pd
+
 from fmnist.learn import registry
 from fmnist.errors import FmnistError
 
@@ -80,8 +82,6 @@ def _per_seed(values: list) -> str:
 
 def as_text(rows: list[dict], reference: dict, rerun: dict, stage: str | None = None) -> str:
     """The comparison as a table, the machines each side ran on, and a one-line verdict."""
-    import pandas as pd
-
     if not rows:
         return f"Neither registry holds a record{f' of stage {stage}' if stage else ''}.\n"
     table = pd.DataFrame([{

@@ -25,9 +25,16 @@ import threading
 import time
 from pathlib import Path
 
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
 from fmnist import paths
-from fmnist.learn import registry
 from fmnist.errors import FmnistError, NotebookError
+from fmnist.learn import registry
+from fmnist.learn.environment import code_version
+from fmnist.learn.profiles import get_profile
+from fmnist.series import readme
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal's number, as shells report it
 
@@ -97,10 +104,6 @@ def execute(path: Path, profile: str, progress=None, timeout: int | None = None)
     Raises `NotebookError` naming the notebook, the cell and the error if a cell fails;
     the partly executed notebook is attached as ``error.notebook``.
     """
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-
     nb = nbformat.read(path, as_version=4)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     previous = os.environ.get("FMNIST_PROFILE")
@@ -249,8 +252,6 @@ def where_it_ran(nb) -> tuple[str | None, str | None]:
 
 def code_commit() -> str | None:
     """The short commit the notebooks run from, "+modified" if code differs from it; None without git."""
-    from fmnist.learn.environment import code_version
-
     found = code_version()
     if found["commit"] in (None, "unknown"):
         return None
@@ -313,8 +314,6 @@ def failed_runs_file(profile: str) -> Path:
 
 def regenerate_readme(stream=sys.stderr) -> None:
     """Rewrite README's results section from results/full.json (if the repository has a README)."""
-    from fmnist.series import readme
-
     target = readme.default_path()
     if target.is_file():
         changed = readme.update_readme(target, registry.read("full"))
@@ -329,8 +328,6 @@ def run(profile: str = "full", only: list[str] | None = None, folder: Path | Non
     SIGINT and SIGTERM raise `Interrupted`, which says what was kept: notebooks that finished, and
     the partly executed copy of the one that was running.
     """
-    from fmnist.learn.profiles import get_profile
-
     profile = get_profile(profile).name
     chosen = select(notebooks(folder), only)
     if not chosen:
@@ -354,7 +351,6 @@ def run(profile: str = "full", only: list[str] | None = None, folder: Path | Non
 
 
 def _run_all(chosen: list[Path], profile: str, stream, timings: list) -> list[tuple[str, float]]:
-    import nbformat
     from tqdm.auto import tqdm
 
     for number, path in enumerate(chosen, 1):
