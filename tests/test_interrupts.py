@@ -17,7 +17,9 @@ from test_runner import make_notebook
 from fmnist.series import cli, runner
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")  # absolute: the kernel imports this package too
-NAP = "import os, time; time.sleep(float(os.environ.get('NAP', '60')))"
+# An hour: a run that waited for the sleeping cell would outlast the test's generous wait by far, so the
+# test needs no elapsed-time limit, which would fail whenever other work slows the machine down.
+NAP = "import os, time; time.sleep(float(os.environ.get('NAP', '3600')))"
 
 
 @pytest.fixture
@@ -26,13 +28,13 @@ def sleepy(scratch_home):
     return scratch_home
 
 
-def start_run(home: Path, nap: str = "60") -> subprocess.Popen:
+def start_run(home: Path, nap: str = "3600") -> subprocess.Popen:
     env = dict(os.environ, FMNIST_HOME=str(home), PYTHONPATH=SRC, NAP=nap)
     return subprocess.Popen([sys.executable, "-m", "fmnist", "run", "--profile", "smoke"], env=env, cwd=home,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_sleeping_cell(process: subprocess.Popen, deadline: float = 20):
+def wait_for_sleeping_cell(process: subprocess.Popen, deadline: float = 300):
     """Wait until the progress bar shows the sleeping cell running; return the characters of stderr
     read so far (a list that goes on filling) and the thread reading them."""
     seen = []
@@ -56,13 +58,15 @@ def wait_for_sleeping_cell(process: subprocess.Popen, deadline: float = 20):
 def test_a_signal_stops_the_run_in_one_line_and_the_next_run_finds_the_copy(sleepy, signum, code):
     process = start_run(sleepy)
     seen, reader = wait_for_sleeping_cell(process)
-    sent = time.monotonic()
     process.send_signal(signum)
-    process.wait(timeout=20)  # not communicate(): the reader thread owns stderr
+    try:
+        process.wait(timeout=600)  # not communicate(): the reader thread owns stderr
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail("stopping waited for the sleeping cell")
     reader.join(5)
     process.stdout.close()
     stderr = "".join(seen)
-    assert time.monotonic() - sent < 15, "stopping should not wait for the sleeping cell"
     assert process.returncode == code, stderr[-2000:]
     assert "Traceback" not in stderr and "AssertionError" not in stderr, stderr[-3000:]
     last = stderr.strip().splitlines()[-1]
@@ -77,7 +81,7 @@ def test_a_signal_stops_the_run_in_one_line_and_the_next_run_finds_the_copy(slee
     assert not [p.name for p in (sleepy / "runs" / "smoke").iterdir() if p.name.startswith(".tmp-")]
 
     again = start_run(sleepy, nap="0")
-    out, err = again.communicate(timeout=60)
+    out, err = again.communicate(timeout=600)  # a safety net: it returns when the run ends
     assert again.returncode == 0, err[-2000:]
     assert "00_sleepy: found runs/smoke/00_sleepy.interrupted.ipynb, the partly executed copy an interrupted " \
            "run left" in err

@@ -396,7 +396,7 @@ def test_a_huge_jpeg_is_downscaled_while_decoding_in_bounded_memory(tmp_path):
     path = save(big, tmp_path / "huge.jpg", quality=80)
     del big
     # VmRSS and VmHWM (peak) of this process's memory: ru_maxrss would carry the parent's over the exec
-    script = ("import sys, time, warnings\n"
+    script = ("import sys, warnings\n"
               "from pathlib import Path\n"
               "def kb(key):\n"
               "    line = next(l for l in Path('/proc/self/status').read_text().splitlines() if l.startswith(key))\n"
@@ -404,18 +404,16 @@ def test_a_huge_jpeg_is_downscaled_while_decoding_in_bounded_memory(tmp_path):
               "warnings.simplefilter('error')\n"
               "from fmnist.predict import photo\n"
               "before = kb('VmRSS:')\n"
-              "start = time.perf_counter()\n"
               "prepared = photo.preprocess(sys.argv[1])\n"
-              "print(time.perf_counter() - start)\n"
               "print((kb('VmHWM:') - before) // 1024)\n"
               "print('; '.join(prepared.steps))\n")
     done = subprocess.run([sys.executable, "-c", script, path], capture_output=True, text=True)
     assert done.returncode == 0 and done.stderr == "", done.stderr
-    seconds, megabytes, steps = done.stdout.splitlines()
-    print(f"12000x12000 JPEG: {float(seconds):.2f} s, peak memory +{megabytes} MB")
+    megabytes, steps = done.stdout.splitlines()
+    print(f"12000x12000 JPEG: peak memory +{megabytes} MB")
     assert steps.startswith("downscaled 12000x12000 -> 1024x1024 first; inverted (light background)")
     assert steps.endswith("cropped 427x684 -> resized to 17x28, centred on 28x28")
-    assert int(megabytes) < 144 and float(seconds) < 10
+    assert int(megabytes) < 144
 
 
 def test_a_decompression_bomb_is_refused_in_one_line_before_decoding(model_file, tmp_path, capsys):
