@@ -216,3 +216,26 @@ def plot_references(ours: list[dict], references, name: str = "comparison_with_r
     fig.tight_layout()
     save_fig(fig, name)
     return fig
+
+
+def plot_comparison(candidate, best, name: str, title: str):
+    """A candidate's learning curves drawn over the current best's: validation solid, training dashed."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for result, colour, label in ((best, "tab:grey", f"best so far ({best.name})"), (candidate, "tab:blue", candidate.name)):
+            for key, style in ((f"val_{metric}", "-"), (metric, "--")):
+                curves = _curves(result.histories, key)
+                epochs = np.arange(1, curves.shape[1] + 1)
+                ax.plot(epochs, np.nanmean(curves, axis=0), style, color=colour, marker="o", markersize=2.5,
+                        label=f"{label}, {'validation' if key.startswith('val_') else 'training'}")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    low, high = axes[1].get_ylim()
+    if low < 0.5 < high - 0.05:  # a slow starter's first epochs would squash the range where verdicts fall
+        axes[1].set_ylim(bottom=0.5)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    save_fig(fig, name)
+    return fig

@@ -300,3 +300,18 @@ def frame(stage: str | None = None, profile: str | None = None, split: str | Non
         "accuracy": r["accuracy"]["mean"], "std": r["accuracy"]["std"], "seeds": len(r["accuracy"]["values"]),
     } for r in chosen])
     return table
+
+
+def annotate(stage: str, model: str, split: str, profile: str | None = None, path: Path | None = None,
+             **extra) -> dict:
+    """Add `extra` items to a recorded measurement (notebook 04 writes each verdict beside its run)."""
+    from fmnist.learn.profiles import get_profile  # as record() does it
+    profile_name = get_profile(profile).name
+    with _locked(profile_name, path):
+        data = read(profile_name, path)
+        entry = next((r for r in data["records"] if (r["stage"], r["model"], r["split"]) == (stage, model, split)), None)
+        if entry is None:
+            raise FmnistError(f"No record of {stage} / {model} / {split} in results/{profile_name}.json to annotate.")
+        entry["extra"] = {**(entry.get("extra") or {}), **extra}
+        write(data, profile_name, path)
+    return entry

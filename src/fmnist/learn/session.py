@@ -7,7 +7,8 @@ results then know where they belong without being told again.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from fmnist.errors import FmnistError
 from fmnist.learn import compile_cache, environment
@@ -25,6 +26,12 @@ class Session:
     profile: Profile
     backend: str
     device: str
+    started: float = field(default_factory=time.perf_counter, compare=False)
+
+    def elapsed(self) -> str:
+        """The line a notebook prints at its end: how long it ran, where, in which profile."""
+        minutes = (time.perf_counter() - self.started) / 60
+        return f"{self.stage} ran for {minutes:.1f} min ({self.profile.name} profile, {self.backend} on {self.device})"
 
 
 def start(stage: str, seed: int = 0, profile: str | None = None) -> Session:
