@@ -182,3 +182,11 @@ def test_the_package_and_the_command_leave_keras_to_the_code_that_uses_it():
     code = "import sys, fmnist, fmnist.series.cli; assert 'keras' not in sys.modules, 'Keras was imported'"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_notebook_runs_without_the_kernels_unencrypted_tcp_warning(series, capfd):
+    """ipykernel 7 printed "[IPKernelApp] WARNING | Kernel is running over TCP without encryption" on the
+    runner's stderr once per notebook; the kernel's stderr is this process's, hence capfd."""
+    runner.execute(series / "00_first.ipynb", "smoke")
+    assert "without encryption" not in capfd.readouterr().err
+    assert not list(series.glob("kernel-ipc*"))  # the kernel's sockets are not left beside the notebook

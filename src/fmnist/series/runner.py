@@ -21,13 +21,16 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from traitlets.config import Config
 
 from fmnist import paths
 from fmnist.errors import FmnistError, NotebookError
@@ -98,6 +101,22 @@ def _first_line(source: str) -> str:
     return source.strip()[:80]
 
 
+def _kernel_config() -> Config:
+    """How the runner talks to a notebook's kernel: over local sockets where the system has them.
+
+    Both ends are on this machine. Over TCP, ipykernel 7 prints "Kernel is running over TCP without
+    encryption" once per notebook on the runner's stderr; a Unix socket (IPC) never leaves the machine
+    and its file is the user's own, so there is nothing to warn about. Windows keeps TCP.
+    """
+    config = Config()
+    if os.name == "posix":
+        config.KernelManager.transport = "ipc"
+        # Absolute and new for each kernel: the default, "kernel-ipc", is relative to each end's working
+        # folder, and the kernel works in the notebook's. Short, too: a socket's path has about 100 bytes.
+        config.KernelManager.ip = str(Path(tempfile.gettempdir()) / f"fmnist-kernel-{uuid.uuid4().hex[:12]}")
+    return config
+
+
 def execute(path: Path, profile: str, progress=None, timeout: int | None = None):
     """Execute one notebook with the profile set; return the executed notebook.
 
@@ -109,7 +128,7 @@ def execute(path: Path, profile: str, progress=None, timeout: int | None = None)
     previous = os.environ.get("FMNIST_PROFILE")
     os.environ["FMNIST_PROFILE"] = profile  # the kernel inherits the environment
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+                            resources={"metadata": {"path": str(path.parent)}}, config=_kernel_config())
     if progress is not None:
         # Show which cell is running: a training cell can take many minutes.
         client.on_cell_execute = lambda cell, cell_index: progress.set_postfix_str(
