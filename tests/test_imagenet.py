@@ -285,3 +285,26 @@ def test_imagenet_base_names_its_weights_once_and_without_machine_paths(offline_
     assert out.count("ImageNet weights") == 1
     assert "$FMNIST_WEIGHTS_DIR/" in out or "models/imagenet/" in out or "Keras" in out
     assert "/work/" not in out and "/home/" not in out
+
+
+def test_mirrored_activations_show_each_image_once_per_epoch_as_it_is_or_mirrored():
+    activations = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1)
+    mirrored = -activations - 100  # told apart from the originals by sign
+    labels = np.arange(10)
+    batches = imagenet.MirroredActivations(activations, mirrored, labels, batch_size=4, seed=0)
+    assert len(batches) == 3
+
+    def epoch():
+        xs, ys = zip(*(batches[i] for i in range(len(batches))))
+        return np.concatenate(xs)[:, 0, 0, 0], np.concatenate(ys)
+
+    first_x, first_y = epoch()
+    assert sorted(first_y) == list(range(10))  # every image once
+    assert all(x == y or x == -y - 100 for x, y in zip(first_x, first_y))  # with its own label, either way
+    batches.on_epoch_end()
+    second_x, second_y = epoch()
+    assert sorted(second_y) == list(range(10)) and (list(second_y) != list(first_y) or list(second_x) != list(first_x))
+    again = imagenet.MirroredActivations(activations, mirrored, labels, batch_size=4, seed=0)
+    np.testing.assert_array_equal(np.concatenate([again[i][0] for i in range(3)])[:, 0, 0, 0], first_x)  # seeded
+    with pytest.raises(ImagenetError, match="one mirrored activation and one label per image"):
+        imagenet.MirroredActivations(activations, mirrored[:5], labels)

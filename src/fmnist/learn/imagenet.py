@@ -4,7 +4,9 @@ ImageNet bases (VGG16, MobileNetV2) want 3-channel images of at least 32x32 pixe
 way each model was trained. `to_rgb_batches` turns 28x28 grey images into such batches one batch
 at a time, so 70,000 images at 96 px never sit in memory at once. `extract_features` runs a
 frozen base over them and caches the result under ``cache/<profile>/features/``, so a notebook
-re-run (or the next notebook) loads the features instead of recomputing them.
+re-run (or the next notebook) loads the features instead of recomputing them. `split_base` cuts a
+base in two, so that only its top is fine-tuned on the cached outputs of its bottom, and
+`MirroredActivations` gives such a fine-tuning random horizontal flips.
 
 Only ``keras``, ``keras.ops`` and NumPy are used: the same code runs on TensorFlow, JAX and torch.
 """
@@ -246,11 +248,13 @@ def split_base(base, layer_name: str):
     bottom = keras.Model(base.inputs, cut, name=f"{base.name}_to_{layer_name}")
     try:
         top = keras.Model(cut, base.outputs[0], name=f"{base.name}_after_{layer_name}")
-    except ValueError:
+    except ValueError:  # older Keras refuses a graph that needs a tensor from before the cut
+        top = None
+    below = {id(layer) for layer in bottom.layers}
+    if top is None or any(id(layer) in below for layer in top.layers):  # newer Keras pulls those layers in
         raise ImagenetError(
             f"{base.name} cannot be cut after {layer_name!r}: a later layer also reads an earlier one (a skip "
-            f"connection crosses the cut). Cut at a layer every path goes through, such as a block's final Add."
-        ) from None
+            f"connection crosses the cut). Cut at a layer every path goes through, such as a block's final Add.")
     return bottom, top
 
 
@@ -278,3 +282,42 @@ def imagenet_base(model: str, input_shape: tuple[int, int, int], alpha: float = 
         label = model if model == "vgg16" else f"{model} (alpha {alpha})"
         print(f"{label} ImageNet weights: {where if where != 'imagenet' else 'downloaded by Keras'}{digest}")
     return base, used
+
+
+class MirroredActivations(keras.utils.PyDataset):
+    """Training batches of cached activations, each image shown as it is or mirrored, drawn anew every epoch.
+
+    Random horizontal flips are the augmentation a garment allows, but a model trained on a frozen
+    base's cached activations never sees the images. So the activations of the mirrored images are
+    cached too (``extract_features(bottom, images[:, :, ::-1], ...)``), and every epoch shows each image
+    once, in a new random order, from one of the two at random: what ``RandomFlip("horizontal")`` in
+    front of the base would do, at the cost of one more extraction instead of one per epoch.
+
+    `seed` fixes the draws; by default it is taken from NumPy's global generator, which `over_seeds`
+    seeds before every fit, so each training seed gets its own, repeatable draws.
+    """
+
+    def __init__(self, activations, mirrored, labels, batch_size: int = 128, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if len(activations) != len(mirrored) or len(activations) != len(labels):
+            raise ImagenetError(f"MirroredActivations needs one mirrored activation and one label per image; got "
+                                f"{len(activations)} activations, {len(mirrored)} mirrored and {len(labels)} labels.")
+        self.activations, self.mirrored, self.labels = activations, mirrored, np.asarray(labels)
+        self.batch_size = int(batch_size)
+        self._rng = np.random.default_rng(np.random.randint(2**31 - 1) if seed is None else seed)
+        self.on_epoch_end()
+
+    def __len__(self) -> int:
+        return -(-len(self.labels) // self.batch_size)
+
+    def __getitem__(self, index: int):
+        rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        flipped = self._flipped[rows]
+        batch = np.empty((len(rows), *self.activations.shape[1:]), dtype=np.float32)
+        batch[~flipped] = self.activations[rows[~flipped]]
+        batch[flipped] = self.mirrored[rows[flipped]]
+        return batch, self.labels[rows]
+
+    def on_epoch_end(self):
+        self._order = self._rng.permutation(len(self.labels))
+        self._flipped = self._rng.random(len(self.labels)) < 0.5
