@@ -269,3 +269,27 @@ def test_prediction_source_names_the_model_that_made_the_cache(smoke_session):
     second = prediction_cache.prediction_source("final_test")
     assert first["model_sha256"] != second["model_sha256"] and first["inputs_sha256"] == second["inputs_sha256"]
     assert second["saved"]
+
+
+def test_seeds_that_share_their_frozen_layers_are_predicted_in_one_pass_and_cached(smoke_session):
+    import keras
+
+    inputs = keras.Input((28, 28, 1))
+    trunk = keras.layers.Flatten()(inputs)
+    shared = keras.layers.Dense(8, name="shared")(trunk)  # stands in for the frozen layers
+    models = {seed: keras.Model(inputs, keras.layers.Dense(10, activation="softmax", name=f"head{seed}")(shared))
+              for seed in (0, 1, 2)}
+    x = np.random.default_rng(0).random((5, 28, 28, 1)).astype("float32")
+    found = prediction_cache.predict_seeds_cached(models, x, "05_test")
+    assert list(found) == [0, 1, 2]
+    for seed, model in models.items():
+        np.testing.assert_allclose(found[seed], model.predict(x, verbose=0), rtol=1e-6)
+        assert (smoke_session / "cache" / "smoke" / "predictions" / f"05_test_seed{seed}.npy").is_file()
+    # the same files serve predict_cached, and a second call reuses them
+    np.testing.assert_array_equal(prediction_cache.predict_cached(models[1], x, "05_test_seed1"), found[1])
+    again = prediction_cache.predict_seeds_cached(models, x, "05_test")
+    np.testing.assert_array_equal(again[2], found[2])
+    separate = {seed: keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                                        keras.layers.Dense(10, activation="softmax")]) for seed in (3, 4)}
+    alone = prediction_cache.predict_seeds_cached(separate, x, "04_test")  # no shared input: one by one
+    np.testing.assert_allclose(alone[4], separate[4].predict(x, verbose=0), rtol=1e-6)

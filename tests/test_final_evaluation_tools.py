@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fmnist
-from fmnist.learn import references, registry, saved_models, test_history
+from fmnist.learn import references, registry, saved_models, stats, test_history
 from fmnist.learn.stats import EvaluationError, seed_spread
 
 
@@ -23,6 +23,21 @@ def test_seed_spread_is_mean_and_sample_sd_over_seeds():
         seed_spread(y, {})
     with pytest.raises(EvaluationError, match="Lengths differ"):
         seed_spread(y, {0: right[:10]})
+
+
+def test_seed_record_pairs_with_the_decision_rule():
+    from fmnist.learn import decisions
+
+    y = np.arange(100) % 10
+    right = np.eye(10)[y]  # probabilities that are right on every image
+    wrong_half = np.eye(10)[np.where(np.arange(100) < 50, y, (y + 1) % 10)]
+    ensemble = stats.seed_record("ensemble", y, {1: right, 0: right})
+    single = stats.seed_record("single", y, {0: wrong_half, 1: np.where(np.arange(100)[:, None] < 60, right, wrong_half)})
+    assert ensemble["seeds"] == [0, 1] and ensemble["accuracy"]["values"] == [1.0, 1.0]
+    assert single["accuracy"]["values"] == [0.5, 0.6] and single["extra"]["validation_images"] == 100
+    assert stats.seed_record("labels", y, {0: y})["accuracy"]["mean"] == 1.0  # predicted labels work too
+    verdict = decisions.compare(ensemble, single)
+    assert verdict.kept and verdict.seeds == (0, 1) and verdict.difference == pytest.approx(0.45)
 
 
 def test_missing_seed_models_are_one_line_not_an_error(scratch_home, monkeypatch):
@@ -63,19 +78,38 @@ def test_seed_models_are_saved_slim_and_load_back(scratch_home, monkeypatch):
         saved_models.save_seed_models(FitResult(name="final", seeds=[0], val_accuracy=[0.5]))
 
 
-def test_history_lists_superseded_tests_with_their_verdicts(tmp_path):
+def test_history_lists_superseded_tests_and_why_the_numbers_changed(tmp_path):
     path = tmp_path / "r.json"
-    verdicts = {"04_regularisation": {"verdict": "worse", "p_value": 1.1e-10}}
-    registry.record("05_t", "best", "test", 0.9207, 0.24, profile="smoke", path=path,
-                    extra={"model_sha256": "a" * 64, "verdicts": verdicts})
-    registry.record("05_t", "best", "test", 0.9343, 0.28, profile="smoke", path=path,
-                    extra={"model_sha256": "b" * 64,
-                           "verdicts": {"04_regularisation": {"verdict": "no significant difference", "p_value": 0.19}}})
+    registry.record("05_transfer_learning", "best", "test", 0.9207, 0.24, profile="smoke", path=path,
+                    extra={"model_sha256": "a" * 64})
+    registry.record("05_transfer_learning", "best", "test", 0.9343, 0.28, profile="smoke", path=path,
+                    extra={"model_sha256": "b" * 64})
     history = test_history.frame(registry.read("smoke", path))
+    assert list(history.columns) == test_history.COLUMNS
     assert list(history["accuracy"]) == [0.9207, 0.9343]
     assert list(history["status"]) == ["superseded", "current"]
-    assert "worse (p = 1.1e-10)" in history["verdicts"][0]
-    assert "no significant difference (p = 0.19)" in history["verdicts"][1]
+    assert list(history["why the number changed"]) == ["first test", test_history.RELEASE["05_transfer_learning"]]
+
+
+def test_history_merges_earlier_tests_kept_outside_the_registry(tmp_path):
+    """A release starts from an empty registry: the evaluations before it come from EARLIER, and a model
+    tested again with the same weights is one evaluation, not a second look."""
+    path = tmp_path / "r.json"
+    earlier = test_history.EARLIER["full"]
+    same = next(t for t in earlier if t.stage == "01_baseline")
+    registry.record("01_baseline", "dense", "test", same.accuracy, profile="full", path=path,
+                    extra={"model_sha256": same.sha256 + "0" * 52})
+    registry.record("05_transfer_learning", "best_transfer", "test", 0.945, profile="full", path=path,
+                    extra={"model_sha256": "c" * 64})
+    history = test_history.frame(registry.read("full", path))
+    baseline = history[history["stage"] == "01_baseline"]
+    assert len(baseline) == 1 and list(baseline["status"]) == ["current"] and list(baseline["model"]) == [same.model]
+    transfer = history[history["stage"] == "05_transfer_learning"]
+    assert list(transfer["evaluation"]) == [1, 2, 3, 4]
+    assert list(transfer["status"]) == ["superseded"] * 3 + ["current"]
+    assert transfer["why the number changed"].iloc[-1] == test_history.RELEASE["05_transfer_learning"]
+    untested_now = history[history["stage"] == "03_overfit"]
+    assert set(untested_now["status"]) == {"superseded"}
 
 
 def test_small_protocol_table_has_intervals_and_says_what_is_outside():

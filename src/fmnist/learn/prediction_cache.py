@@ -2,6 +2,8 @@
 
 Re-running the final evaluation reuses them instead of predicting again, and recomputes them
 only when the model's weights or the images changed (their SHA-256 are kept beside them).
+`predict_seeds_cached` does the same for every seed's model of a stage, in one pass where the
+models share their frozen layers.
 """
 
 from __future__ import annotations
@@ -34,17 +36,26 @@ def prediction_path(name: str, profile: str | None = None) -> Path:
     return paths.cache_dir(profile) / "predictions" / f"{name}.npy"
 
 
-def _fingerprint(model, x: np.ndarray) -> dict:
-    """SHA-256 of the model's weights and of the input images: what the predictions depend on."""
+def _weights_sha256(model) -> str:
+    """SHA-256 of a model's weights (dtype, shape and bytes of each, in order)."""
     weights = hashlib.sha256()
     get_weights = getattr(model, "get_weights", None)
     for w in (get_weights() if callable(get_weights) else []):
         array = np.ascontiguousarray(w)
         weights.update(str((array.dtype.str, array.shape)).encode())
         weights.update(array.tobytes())
+    return weights.hexdigest()
+
+
+def _inputs_sha256(x: np.ndarray) -> str:
     inputs = hashlib.sha256(str((x.dtype.str, x.shape)).encode())
     inputs.update(np.ascontiguousarray(x).tobytes())
-    return {"model_sha256": weights.hexdigest(), "inputs_sha256": inputs.hexdigest()}
+    return inputs.hexdigest()
+
+
+def _fingerprint(model, x: np.ndarray) -> dict:
+    """SHA-256 of the model's weights and of the input images: what the predictions depend on."""
+    return {"model_sha256": _weights_sha256(model), "inputs_sha256": _inputs_sha256(x)}
 
 
 def _cached(path: Path, meta_path: Path, expected: dict, n: int) -> tuple[np.ndarray | None, str]:
@@ -67,6 +78,34 @@ def _cached(path: Path, meta_path: Path, expected: dict, n: int) -> tuple[np.nda
     return probs, "reused"
 
 
+def _checked(probs, n: int) -> np.ndarray:
+    probs = np.asarray(probs)
+    if probs.ndim != 2 or len(probs) != n:
+        raise EvaluationError(
+            f"The model returned predictions of shape {probs.shape} for {n} images; expected one "
+            f"row of class probabilities per image."
+        )
+    return probs
+
+
+def _store(path: Path, probs: np.ndarray, expected: dict) -> None:
+    """Keep `probs` and their fingerprint, both written atomically."""
+    meta_path = path.with_suffix(".json")
+    # Remove the fingerprint first: a crash between the two writes then leaves no pair that
+    # looks valid but belongs to different predictions.
+    meta_path.unlink(missing_ok=True)
+    with paths.atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.save(handle, probs, allow_pickle=False)
+    meta = {**expected, "rows": len(probs), "columns": int(probs.shape[1]),
+            "saved": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    paths.write_text_atomic(meta_path, json.dumps(meta, indent=1) + "\n")
+
+
+def _shown(path: Path):
+    return path.relative_to(paths.repo_root()) if path.is_relative_to(paths.repo_root()) else path
+
+
 def predict_cached(model, x, name: str, *, profile: str | None = None, batch_size: int = 256,
                    verbose: bool = True) -> np.ndarray:
     """``model.predict(x)``, kept in cache/<profile>/predictions/<name>.npy and reused when valid.
@@ -77,33 +116,52 @@ def predict_cached(model, x, name: str, *, profile: str | None = None, batch_siz
     atomically. `profile` defaults to the one `fmnist.setup()` chose.
     """
     path = prediction_path(name, profile)
-    meta_path = path.with_suffix(".json")
     x = np.asarray(x)
     expected = _fingerprint(model, x)
-    probs, reason = _cached(path, meta_path, expected, len(x))
-    shown = path.relative_to(paths.repo_root()) if path.is_relative_to(paths.repo_root()) else path
+    probs, reason = _cached(path, path.with_suffix(".json"), expected, len(x))
     if probs is not None:
         if verbose:
-            print(f"Predictions {name!r}: reused from {shown} (same model weights and images).")
+            print(f"Predictions {name!r}: reused from {_shown(path)} (same model weights and images).")
         return probs
-    probs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
-    if probs.ndim != 2 or len(probs) != len(x):
-        raise EvaluationError(
-            f"The model returned predictions of shape {probs.shape} for {len(x)} images; expected one "
-            f"row of class probabilities per image."
-        )
-    # Remove the fingerprint first: a crash between the two writes then leaves no pair that
-    # looks valid but belongs to different predictions.
-    meta_path.unlink(missing_ok=True)
-    with paths.atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.save(handle, probs, allow_pickle=False)
-    meta = {**expected, "rows": len(probs), "columns": int(probs.shape[1]),
-            "saved": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    paths.write_text_atomic(meta_path, json.dumps(meta, indent=1) + "\n")
+    probs = _checked(model.predict(x, batch_size=batch_size, verbose=0), len(x))
+    _store(path, probs, expected)
     if verbose:
-        print(f"Predictions {name!r}: computed ({reason}) and saved to {shown}.")
+        print(f"Predictions {name!r}: computed ({reason}) and saved to {_shown(path)}.")
     return probs
+
+
+def predict_seeds_cached(models: dict, x, name: str, *, profile: str | None = None,
+                         batch_size: int = 256) -> dict:
+    """Every seed's ``model.predict(x)``, each cached as `predict_cached` would as ``<name>_seed<N>``.
+
+    `models` maps seeds to models (`fmnist.learn.saved_models.load_seed_models`). Those that share
+    their input, such as notebook 05's seeds (each a fine-tuned top on the same frozen layers), are
+    predicted in one pass, so the layers they share run once instead of once per seed. Returns
+    ``{seed: probabilities}`` in the order of `models`.
+    """
+    x = np.asarray(x)
+    inputs_sha256 = _inputs_sha256(x)
+    found, missing = {}, {}
+    for seed, model in models.items():
+        path = prediction_path(f"{name}_seed{seed}", profile)
+        expected = {"model_sha256": _weights_sha256(model), "inputs_sha256": inputs_sha256}
+        probs, _ = _cached(path, path.with_suffix(".json"), expected, len(x))
+        if probs is not None:
+            found[seed] = probs
+        else:
+            missing[seed] = (model, path, expected)
+    todo = [model for model, _, _ in missing.values()]
+    if len(todo) > 1 and len({id(model.inputs[0]) for model in todo}) == 1:
+        import keras  # after fmnist.setup() chose the backend: only notebooks call this
+
+        joint = keras.Model(todo[0].inputs, [model.outputs[0] for model in todo])
+        outputs = joint.predict(x, batch_size=batch_size, verbose=0)
+    else:
+        outputs = [model.predict(x, batch_size=batch_size, verbose=0) for model in todo]
+    for (seed, (_, path, expected)), probs in zip(missing.items(), outputs):
+        found[seed] = _checked(probs, len(x))
+        _store(path, found[seed], expected)
+    return {seed: found[seed] for seed in models}
 
 
 def prediction_source(name: str, profile: str | None = None) -> dict:

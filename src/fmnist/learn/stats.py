@@ -8,7 +8,8 @@ final evaluation notebook decides nothing by eye:
 - `expected_calibration_error` and `reliability`: do the probabilities mean what they say;
 - `most_confused_pairs`: which true class is taken for which, most often;
 - `compare_models`: a table of accuracies with intervals and McNemar verdicts;
-- `seed_spread`: mean and standard deviation of test accuracies over seeds.
+- `seed_spread`: mean and standard deviation of test accuracies over seeds;
+- `seed_record`: the same as a record the series' paired rule can compare.
 """
 
 from __future__ import annotations
@@ -231,6 +232,23 @@ def seed_spread(y_true, predictions: dict) -> dict:
     return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
             "n": len(values), "accuracies": accuracies}
 
+
+def seed_record(name: str, y_true, probabilities: dict) -> dict:
+    """The accuracy of one model's seeds on labelled images, shaped like a registry record.
+
+    `probabilities` maps each seed to its model's class probabilities (or predicted labels) on the
+    same images. The result has ``model``, ``seeds``, ``accuracy`` (``mean``, ``std``, per-seed
+    ``values``) and ``extra["validation_images"]``: what `fmnist.learn.decisions.compare` needs to
+    pair it seed by seed with another record, as notebook 06 does for the ensemble of 04 and 05.
+    """
+    seeds = sorted(probabilities)
+    labels = {s: np.asarray(probabilities[s]) for s in seeds}
+    labels = {s: p.argmax(axis=1) if p.ndim == 2 else p for s, p in labels.items()}
+    spread = seed_spread(y_true, labels)
+    values = [spread["accuracies"][s] for s in seeds]
+    return {"model": name, "seeds": [int(s) for s in seeds],
+            "accuracy": {"mean": spread["mean"], "std": spread["std"], "values": values},
+            "extra": {"validation_images": len(_labels("y_true", y_true))}}
 
 def nearest_neighbours(query, pool, k: int = 3) -> np.ndarray:
     """Indices (len(query), k) of the `k` images of `pool` closest to each query image in pixel space.
