@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import backdate_records
+from conftest import REPO, backdate_records
 
 from fmnist import paths
 from fmnist.series import readme
@@ -70,7 +70,36 @@ def test_markdown_and_text_tables(scratch_home):
     assert "| 03_overfit | overfit | validation | 0.9100 ± 0.0141 |" in md
     assert "534,026" in md
     text = registry.as_text(data)
-    assert "Notebook runs" in text and "61.2" in text
+    assert "Notebook runs" in text and "61 s" in text
+
+
+def test_the_runs_table_names_the_cpu_model_of_each_run(scratch_home):
+    """Runs on two machines of one kind ("CPU (2 cores)") show two CPU models; a run recorded before runs
+    carried theirs takes it from the records it wrote while it ran."""
+    registry.record("03_overfit", "overfit", "validation", 0.9, profile="smoke")
+    registry.record_run("01_baseline", 10.0, "ok", "smoke", "tensorflow", "CPU (2 cores)",
+                        cpu="Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz")
+    registry.record_run("03_overfit", 60.0, "ok", "smoke", "tensorflow", "CPU (2 cores)")  # no cpu: older runs
+    data = registry.read("smoke")
+    data["records"][0]["provenance"]["cpu"] = "AMD EPYC 7B13 64-Core Processor"
+    data["runs"].append({"stage": "00_problem_and_data", "seconds": 5.0, "status": "ok", "profile": "smoke",
+                         "backend": "tensorflow", "device": "CPU (2 cores)", "time": "2026-01-01T00:00:00+00:00"})
+    runs = {row["notebook"]: row["CPU"] for row in registry.run_rows(data)}
+    assert runs == {"00_problem_and_data": "not recorded", "01_baseline": "Intel Xeon Platinum 8375C",
+                    "03_overfit": "AMD EPYC 7B13 64-Core"}
+    assert "| CPU |" in readme.as_markdown(data) and "| Intel Xeon Platinum 8375C |" in readme.as_markdown(data)
+
+
+def test_report_text_is_narrow_and_lists_runs_by_notebook(scratch_home):
+    """`fmnist report` printed 167-character lines and its runs in the order they ran."""
+    committed = registry.read("full", REPO / "results" / "full.json")
+    assert len(committed["records"]) > 10
+    assert max(len(line) for line in registry.as_text(committed).splitlines()) <= 110
+    for stage in ("03_overfit", "01_baseline"):
+        registry.record("03_overfit", "overfit", "validation", 0.9, profile="smoke")
+        registry.record_run(stage, 10.0, "ok", "smoke", "tensorflow", "CPU (2 cores)")
+    runs = registry.as_text(registry.read("smoke")).split("Notebook runs:")[1]
+    assert runs.index("01_baseline") < runs.index("03_overfit")
 
 
 def test_summarise_needs_values():

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import fcntl
 import json
+import re
 import statistics
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -200,14 +201,15 @@ def drop_stale(stage: str, since: str, profile: str, path: Path | None = None) -
 
 
 def record_run(stage: str, seconds: float, status: str, profile: str, backend: str | None = None,
-               device: str | None = None, path: Path | None = None, commit: str | None = None) -> dict:
+               device: str | None = None, path: Path | None = None, commit: str | None = None,
+               cpu: str | None = None) -> dict:
     """Record how long a notebook took to run, whether it succeeded, where and from which commit it ran.
 
     `commit` is the code's commit, with "+modified" when tracked files other than the series' outputs
-    differed from it (`fmnist.learn.environment.code_version`).
+    differed from it (`fmnist.learn.environment.code_version`); `cpu` the CPU model (`environment.cpu`).
     """
     entry = {"stage": stage, "seconds": round(float(seconds), 1), "status": status, "profile": profile,
-             "backend": backend, "device": device, "commit": commit, "time": now()}
+             "backend": backend, "device": device, "cpu": cpu, "commit": commit, "time": now()}
     with _locked(profile, path):
         data = read(profile, path)
         data["runs"] = [r for r in data["runs"] if r["stage"] != stage] + [entry]
@@ -261,15 +263,77 @@ def rows(data: dict) -> list[dict]:
     return out
 
 
+def short_cpu(name: str) -> str:
+    """A CPU model as the runs table shows it: without trademarks, "CPU", "Processor" and the clock
+    ("Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz" -> "Intel Xeon Platinum 8375C")."""
+    name = re.sub(r"\((R|TM|tm)\)|\bCPU\b|\bProcessor\b|@.*$", " ", name)
+    return " ".join(name.split()) or "unknown"
+
+
+def run_cpu(run: dict, records: list[dict]) -> str:
+    """The CPU model a notebook run had: recorded with the run, else named by the records it wrote.
+
+    Runs recorded before they carried it name no CPU; every record does (``provenance.cpu``), and the
+    records written while the notebook ran (their times within its wall time) are the run's own:
+    the stage's records first, else any (notebook 06 records the other stages' test results).
+    """
+    if run.get("cpu"):
+        return run["cpu"]
+    try:
+        end = datetime.fromisoformat(run["time"])
+    except (KeyError, TypeError, ValueError):
+        return "not recorded"
+    start = end - timedelta(seconds=float(run.get("seconds") or 0))
+    during = []
+    for record in records:
+        try:
+            written = datetime.fromisoformat(record.get("time") or "")
+        except ValueError:
+            continue
+        if start <= written <= end and (record.get("provenance") or {}).get("cpu"):
+            during.append(record)
+    own = [r for r in during if r["stage"] == run["stage"]] or during
+    return ", ".join(dict.fromkeys(r["provenance"]["cpu"] for r in own)) or "not recorded"
+
+
+def run_rows(data: dict) -> list[dict]:
+    """The notebook runs, one row each in series order (whenever each ran): how long, where, from which code."""
+    records = data.get("records", [])
+    return [{"notebook": r["stage"], "status": r["status"], "wall time": f"{r['seconds']:.0f} s",
+             "backend": r.get("backend") or "", "device": r.get("device") or "",
+             "CPU": ", ".join(short_cpu(c) for c in run_cpu(r, records).split(", ")),
+             "commit": r.get("commit") or "not recorded", "finished": r["time"]}
+            for r in sorted(data.get("runs", []), key=lambda r: r["stage"])]
+
+
+_SHORT_SPLITS = {"validation": "val", "train+validation": "train+val"}
+
+
 def as_text(data: dict) -> str:
-    """A plain-text table of the records, and the notebooks' wall times."""
-    parts = []
-    table = rows(data)
-    parts.append(pd.DataFrame(table).to_string(index=False) if table else "No results recorded yet.")
-    if data.get("runs"):
-        runs = pd.DataFrame(data["runs"])[["stage", "status", "seconds", "backend", "device", "time"]]
-        parts.append("Notebook runs:\n" + runs.to_string(index=False))
+    """The records and the notebook runs as plain-text tables, in series order, for a terminal.
+
+    Narrower than the Markdown of `fmnist.series.readme` (about 110 characters): a stage by its number,
+    short split names, the loss without its spread over seeds, no backend and device per record (the
+    runs say where each notebook ran) and no commit per run (`fmnist report --provenance` gives them).
+    """
+    table = [{"stage": r["stage"][:2], "model": r["model"], "split": _SHORT_SPLITS.get(r["split"], r["split"]),
+              "accuracy": r["accuracy"], "loss": r["loss"].split(" ± ")[0], "seeds": r["seeds"], "params": r["params"],
+              "epochs": r["epochs"], "s/seed": r["train s/seed"]} for r in rows(data)]
+    parts = [_text_table(table) if table else "No results recorded yet."]
+    runs = [{**{k: v for k, v in r.items() if k != "commit"}, "finished": r["finished"][:16].replace("T", " ")}
+            for r in run_rows(data)]
+    if runs:
+        parts.append("Notebook runs:\n" + _text_table(runs))
     return "\n\n".join(parts) + "\n"
+
+
+def _text_table(table: list[dict]) -> str:
+    """Columns left-aligned, two spaces apart."""
+    columns = list(table[0])
+    widths = {c: max(len(c), *(len(str(row[c])) for row in table)) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(str(row[c]).ljust(widths[c]) for c in columns) for row in table]
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def get(stage: str, model: str, split: str = "validation", profile: str | None = None) -> dict:

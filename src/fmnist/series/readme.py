@@ -25,16 +25,13 @@ def _markdown_table(table: list[dict]) -> list[str]:
 
 def as_markdown(data: dict) -> str:
     """A Markdown table of the records, then one of the notebook runs that produced them (in series order,
-    whenever each ran)."""
+    whenever each ran), each run with the CPU model it had: runs from different machines show it."""
     table = registry.rows(data)
     if not table:
         return "_No results recorded yet._\n"
     lines = _markdown_table(table)
-    if data.get("runs"):
-        runs = [{"notebook": r["stage"], "status": r["status"], "wall time": f"{r['seconds']:.0f} s",
-                 "backend": r.get("backend") or "", "device": r.get("device") or "",
-                 "commit": r.get("commit") or "not recorded", "finished": r["time"]}
-                for r in sorted(data["runs"], key=lambda r: r["stage"])]
+    runs = registry.run_rows(data)
+    if runs:
         lines += ["", "Notebook runs that produced them:", ""] + _markdown_table(runs)
     return "\n".join(lines) + "\n"
 

@@ -35,7 +35,7 @@ from traitlets.config import Config
 from fmnist import paths
 from fmnist.errors import FmnistError, NotebookError
 from fmnist.learn import registry
-from fmnist.learn.environment import code_version
+from fmnist.learn.environment import code_version, cpu as cpu_model
 from fmnist.learn.profiles import get_profile
 from fmnist.series import readme
 
@@ -269,6 +269,18 @@ def where_it_ran(nb) -> tuple[str | None, str | None]:
     return None, None
 
 
+def record_run(stem: str, seconds: float, status: str, profile: str, nb, commit: str | None,
+               path: Path | None = None) -> dict:
+    """Record a notebook's run in the profile's runs table (or in `path`): its wall time, the backend and
+    device its setup cell printed, this machine's CPU model and the commit it ran from.
+
+    `fmnist run` records every notebook it runs; `make test` records those its nbval leg executes
+    (tests/conftest.py), so that the next run's plan knows how long each took on this machine.
+    """
+    return registry.record_run(stem, seconds, status, profile, *where_it_ran(nb), path=path, commit=commit,
+                               cpu=cpu_model())
+
+
 def code_commit() -> str | None:
     """The short commit the notebooks run from, "+modified" if code differs from it; None without git."""
     found = code_version()
@@ -389,8 +401,7 @@ def _run_all(chosen: list[Path], profile: str, stream, timings: list) -> list[tu
                 failed_copy = paths.runs_dir(profile) / f"{path.stem}.failed.ipynb"
                 with paths.atomic_path(failed_copy) as tmp:
                     nbformat.write(exc.notebook, tmp)
-                registry.record_run(path.stem, seconds, "failed", profile, *where_it_ran(exc.notebook),
-                                    path=failed_runs_file(profile), commit=commit)
+                record_run(path.stem, seconds, "failed", profile, exc.notebook, commit, path=failed_runs_file(profile))
                 raise NotebookError(f"{exc} (partly executed copy: {failed_copy})") from None
             except Interrupted as exc:
                 if exc.notebook is None:
@@ -401,7 +412,7 @@ def _run_all(chosen: list[Path], profile: str, stream, timings: list) -> list[tu
         seconds = time.perf_counter() - start
         with paths.atomic_path(output_path(path, profile)) as tmp:
             nbformat.write(nb, tmp)
-        registry.record_run(path.stem, seconds, "ok", profile, *where_it_ran(nb), commit=commit)
+        record_run(path.stem, seconds, "ok", profile, nb, commit)
         dropped = registry.drop_stale(path.stem, started_at, profile)
         if dropped:
             print(f"{path.stem}: dropped results its new run no longer produces: {', '.join(dropped)}", file=stream)
