@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import os
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -24,7 +26,9 @@ def _profile_stays_put(monkeypatch):
 
 def pytest_collection_modifyitems(items):
     """nbval: leave stderr and HTML out of output comparison (they vary with library versions),
-    and check every executed cell's fresh outputs as committed ones are (tests/output_checks.py)."""
+    check every executed cell's fresh outputs as committed ones are (tests/output_checks.py), and
+    record each notebook that ran through in the runs table, as `fmnist run` does."""
+    notebooks: dict = {}
     for item in items:
         parent = getattr(item, "parent", None)
         if parent is not None and hasattr(parent, "skip_compare"):
@@ -32,6 +36,9 @@ def pytest_collection_modifyitems(items):
                 parent.skip_compare = tuple(parent.skip_compare) + ("stderr", "text/html")
             if hasattr(item, "test_outputs"):
                 item.runtest = _checking_outputs(item)
+                notebooks.setdefault(parent, []).append(item)
+    for notebook, cells in notebooks.items():
+        _recording_the_run(notebook, cells)
 
 
 def _checking_outputs(item):
@@ -49,6 +56,52 @@ def _checking_outputs(item):
         if found:
             raise AssertionError("fresh output breaks the rules for stored outputs:\n" + "\n".join(found))
     return runtest
+
+
+def _recording_the_run(notebook, cells) -> None:
+    """Record the notebook's run when every cell of it ran without an error, as `fmnist run` records one.
+
+    `make test` executes every notebook here, not through the runner; unrecorded, those runs left
+    `fmnist run`'s plan saying "no earlier run on this kind of machine" for notebooks it had just run.
+    The wall time counts from the kernel's start, as the runner's does.
+    """
+    from fmnist.series import runner
+
+    if not runner.NOTEBOOK_NAME.match(Path(str(notebook.fspath)).name):
+        return
+    state = {"ran": 0, "failed": False}
+    setup, teardown = notebook.setup, notebook.teardown
+
+    def timed_setup():
+        state["start"] = time.perf_counter()
+        setup()
+
+    def recording_teardown():
+        if "start" in state and state["ran"] == len(cells) and not state["failed"]:
+            from fmnist.learn.profiles import get_profile
+
+            ended = time.perf_counter()
+            outputs = SimpleNamespace(cells=[{"outputs": cell.test_outputs or []} for cell in cells])
+            runner.record_run(Path(str(notebook.fspath)).stem, ended - state["start"], "ok", get_profile().name,
+                              outputs, runner.code_commit())
+        teardown()
+
+    def counted(runtest):
+        def run():
+            try:
+                runtest()
+            except pytest.skip.Exception:
+                raise
+            except BaseException:
+                state["failed"] = True
+                raise
+            finally:
+                state["ran"] += 1
+        return run
+
+    notebook.setup, notebook.teardown = timed_setup, recording_teardown
+    for cell in cells:
+        cell.runtest = counted(cell.runtest)
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
 from conftest import backdate_records
 
 from fmnist.series import cli, readme, runner
-from fmnist.learn import registry
+from fmnist.learn import environment, registry
 from fmnist.errors import FmnistError, NotebookError
 
 
@@ -190,3 +192,20 @@ def test_a_notebook_runs_without_the_kernels_unencrypted_tcp_warning(series, cap
     runner.execute(series / "00_first.ipynb", "smoke")
     assert "without encryption" not in capfd.readouterr().err
     assert not list(series.glob("kernel-ipc*"))  # the kernel's sockets are not left beside the notebook
+
+
+def test_notebooks_that_make_test_runs_through_nbval_are_in_the_next_plan(series, scratch_home):
+    """`make test` executes the notebooks with nbval, not `fmnist run`; the runs it makes are recorded all
+    the same (tests/conftest.py), so `fmnist run`'s plan gives their times instead of "no earlier run"."""
+    env = dict(os.environ, FMNIST_HOME=str(scratch_home), FMNIST_PROFILE="smoke",
+               PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), str(Path(runner.__file__).parents[2])]))
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest",
+                           "--nbval-lax", "--nbval-current-env", "--rootdir", str(scratch_home),
+                           str(series / "00_first.ipynb"), str(series / "01_broken.ipynb")],
+                          cwd=scratch_home, env=env, capture_output=True, text=True)
+    assert "1 failed" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]  # 01_broken's error cell
+    (run,) = registry.read("smoke")["runs"]  # the notebook that failed is not recorded
+    assert (run["stage"], run["status"], run["device"]) == ("00_first", "ok", "CPU (2 cores)")
+    assert run["cpu"] == environment.cpu()
+    plan = runner.plan(runner.notebooks(series), "smoke", machine="CPU (2 cores)")
+    assert "00_first: " in plan and "00_first: no earlier run" not in plan
