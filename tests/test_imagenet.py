@@ -308,3 +308,14 @@ def test_mirrored_activations_show_each_image_once_per_epoch_as_it_is_or_mirrore
     np.testing.assert_array_equal(np.concatenate([again[i][0] for i in range(3)])[:, 0, 0, 0], first_x)  # seeded
     with pytest.raises(ImagenetError, match="one mirrored activation and one label per image"):
         imagenet.MirroredActivations(activations, mirrored[:5], labels)
+
+
+def test_predict_in_batches_matches_predict_and_pads_the_last_batch():
+    model = keras.Sequential([keras.Input((2, 2, 3)), keras.layers.Flatten(), keras.layers.Dense(4)])
+    x = np.random.default_rng(0).random((10, 2, 2, 3)).astype(np.float32)
+    out = imagenet.predict_in_batches(model, x, batch_size=4)  # batches of 4, 4 and 2 (padded to 4)
+    assert out.shape == (10, 4) and out.dtype == np.float32
+    np.testing.assert_allclose(out, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(imagenet.predict_in_batches(model, x[:3], batch_size=4), out[:3], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ImagenetError, match="at least one input"):
+        imagenet.predict_in_batches(model, x[:0])

@@ -221,6 +221,27 @@ def extract_features(base, images, model_name: str, size: int, weights_sha256: s
     return np.load(path, mmap_mode="r", allow_pickle=False)  # frees the in-memory copy, as for a cached load
 
 
+def predict_in_batches(model, inputs, batch_size: int = 256) -> np.ndarray:
+    """``model``'s outputs for `inputs` (cached activations, say), one batch at a time: float32, in order.
+
+    For the frozen part of a base run over activations cached by `extract_features`: memory stays
+    bounded by one batch plus the result, whatever the size of `inputs` (a memory-mapped cache of
+    several GB is read a batch at a time), and every batch has the same shape, so nothing compiles
+    twice. In inference mode, as `extract_features` runs the bottom.
+    """
+    n = len(inputs)
+    if n == 0:
+        raise ImagenetError("predict_in_batches needs at least one input.")
+    out = None
+    for start in range(0, n, batch_size):
+        batch = np.asarray(inputs[start:start + batch_size], dtype=np.float32)
+        result = np.asarray(model.predict_on_batch(_padded(batch, batch_size if start else len(batch))),
+                            dtype=np.float32)[:len(batch)]
+        if out is None:
+            out = np.empty((n, *result.shape[1:]), dtype=np.float32)
+        out[start:start + len(batch)] = result
+    return out
+
 def _padded(batch: np.ndarray, rows: int) -> np.ndarray:
     """`batch` with zero images appended up to `rows`.
 
