@@ -65,6 +65,25 @@ def test_gallery_reliability_and_reference_plots_are_saved(stage):
     assert {p.name for p in stage.iterdir()} >= {"gallery_test.png", "reliability_test.png", "references_test.png"}
 
 
+def test_reliability_bin_counts_never_print_over_each_other(stage):
+    """A confident model fills its last two bins, a few hundredths of confidence apart: written beside the
+    points, 06's counts of 5,612 and 1,544 images ran together into one number."""
+    import pandas as pd
+
+    confidence = [0.25, 0.31, 0.37, 0.44, 0.50, 0.57, 0.63, 0.70, 0.77, 0.84, 0.905, 0.95]
+    table = pd.DataFrame({"bin": [int(c * 15) for c in confidence], "confidence": confidence,
+                          "accuracy": [0.0, 0.48, 0.39, 0.47, 0.53, 0.67, 0.73, 0.8, 0.88, 0.95, 0.99, 0.99],
+                          "count": [5, 33, 79, 204, 265, 225, 256, 329, 474, 974, 5612, 1544]})
+    fig = plots.plot_reliability(table, 0.08, "reliability_counts")
+    fig.canvas.draw()
+    labels = [t for ax in fig.axes for t in ax.texts if t.get_text().strip().replace(",", "").isdigit()]
+    assert sorted(int(t.get_text().replace(",", "")) for t in labels) == sorted(table["count"])
+    boxes = [t.get_window_extent(fig.canvas.get_renderer()) for t in labels]
+    crossing = [(a.get_text(), b.get_text()) for i, a in enumerate(labels) for j, b in enumerate(labels)
+                if i < j and boxes[i].overlaps(boxes[j])]
+    assert crossing == []
+
+
 def test_gallery_needs_images(stage):
     with pytest.raises(ValueError, match="at least one image"):
         plots.plot_gallery(np.zeros((0, 28, 28, 1)), [], "empty")

@@ -152,21 +152,32 @@ def plot_gallery(images: np.ndarray, captions: list[str], name: str, title: str 
     return fig
 
 
-def plot_reliability(table, ece: float, name: str, title: str = ""):
-    """Reliability diagram from `fmnist.learn.stats.reliability`: accuracy against confidence per bin."""
-    fig, ax = plt.subplots(figsize=(5, 5))
+def plot_reliability(table, ece: float, name: str, title: str = "", bins: int = 15):
+    """Reliability diagram from `fmnist.learn.stats.reliability` (computed with `bins` bins): accuracy
+    against confidence per bin, and below it how many images each bin holds.
+
+    The counts stand as bars at their bins' centres, each number written upright above its bar, so
+    neighbouring bins never print over each other (beside the points, a confident model's last two
+    bins, a few hundredths of confidence apart, ran together).
+    """
+    fig, (ax, below) = plt.subplots(2, 1, figsize=(5, 6.4), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]})
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
     ax.plot(table["confidence"], table["accuracy"], marker="o", color="tab:blue", label="model")
-    for _, row in table.iterrows():
-        ax.annotate(f"{int(row['count'])}", (row["confidence"], row["accuracy"]), fontsize=7,
-                    textcoords="offset points", xytext=(3, -10))
-    ax.set_xlabel("confidence (top probability)")
     ax.set_ylabel("accuracy")
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
-    ax.set_title(title or f"{name}: ECE {ece:.4f} (numbers: images per bin)", fontsize=10)
+    ax.set_title(title or f"{name}: ECE {ece:.4f}", fontsize=10)
+    centres = (table["bin"].to_numpy() + 0.5) / bins
+    counts = table["count"].to_numpy()
+    below.bar(centres, counts, width=0.9 / bins, color="tab:blue", alpha=0.35)
+    for x, count in zip(centres, counts):
+        below.text(x, count, f" {count:,}", rotation=90, ha="center", va="bottom", fontsize=7)
+    below.set_ylim(0, max(counts.max(), 1) * 1.7)  # room for the upright numbers above the tallest bar
+    below.set_yticks([])
+    below.set_ylabel("images per bin")
+    below.set_xlabel("confidence (top probability)")
     save_fig(fig, name)
     return fig
 
