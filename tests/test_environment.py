@@ -18,7 +18,7 @@ def parse(requirement: str) -> tuple[str, str]:
 def pip_route() -> dict[str, str]:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    requirements = project["dependencies"] + extras["tensorflow"] + extras["test"]
+    requirements = project["dependencies"] + extras["tensorflow"] + extras["test"] + extras["jupyter"]
     return dict(parse(r) for r in requirements)
 
 
@@ -46,3 +46,13 @@ def test_environment_yml_matches_pyproject():
 
 def test_environment_yml_installs_the_package_itself():
     assert "- -e ." in (REPO / "environment.yml").read_text()
+
+
+def test_make_writes_models_with_the_lowest_admitted_keras():
+    """.venv, which `make run` writes the committed models with, is pinned to pyproject's Keras floor."""
+    floor = re.search(r">=([\d.]+)", pip_route()["keras"]).group(1)
+    pins = [line.split("#", 1)[0].strip() for line in (REPO / "constraints.txt").read_text().splitlines()]
+    assert f"keras=={floor}" in pins
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r"pip install .*-c constraints\.txt .*\.\[test,tensorflow", makefile), \
+        "the Makefile must install .venv with constraints.txt"
