@@ -115,6 +115,7 @@ def setup(stage: str, profile: str | None = None, seed: int = 0, quiet: bool = F
     costs, and makes sure the notebooks this one builds on have run (`fmnist.series.prerequisites`).
     """
     if colab.in_colab():
+        colab.install_package()  # the clone, without dependencies: `!fmnist ...` then works in a cell
         colab.install_missing()
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # must precede `import keras`; jax and torch work too
     with quiet_native_logs():

@@ -28,9 +28,12 @@ import uuid
 from pathlib import Path
 
 import nbformat
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from traitlets.config import Config
+from traitlets import default
 
 from fmnist import paths
 from fmnist.errors import FmnistError, NotebookError
@@ -101,6 +104,34 @@ def _first_line(source: str) -> str:
     return source.strip()[:80]
 
 
+# What a kernel the runner starts inherits besides the profile: no "frozen modules ... PYDEVD" lines from
+# its debugger (ipykernel's debugpy on Python 3.11+), which a notebook that starts one (prerequisites,
+# on Colab) would show and store in its own cell.
+KERNEL_ENVIRONMENT = {"PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+
+
+class _ThisPython(KernelSpecManager):
+    """The kernel spec `python3` as plain IPython in this very Python (``sys.executable``).
+
+    Not whatever kernel spec is called ``python3`` where the runner runs: Colab's starts its own
+    launcher, which imports ``google.colab``, so a notebook run from Colab would take itself for one
+    opened there and fetch the repository again inside ``notebooks/``. Elsewhere the native
+    ``python3`` kernel is this one anyway.
+    """
+
+    def get_kernel_spec(self, kernel_name):
+        return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                          display_name="Python 3 (ipykernel)", language="python", resource_dir="")
+
+
+class _KernelManager(AsyncKernelManager):
+    """nbclient's kernel manager, with the kernel of `_ThisPython`."""
+
+    @default("kernel_spec_manager")
+    def _this_python(self):
+        return _ThisPython()
+
+
 def _kernel_config() -> Config:
     """How the runner talks to a notebook's kernel: over local sockets where the system has them.
 
@@ -125,9 +156,9 @@ def execute(path: Path, profile: str, progress=None, timeout: int | None = None)
     """
     nb = nbformat.read(path, as_version=4)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
-    previous = os.environ.get("FMNIST_PROFILE")
-    os.environ["FMNIST_PROFILE"] = profile  # the kernel inherits the environment
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    previous = {name: os.environ.get(name) for name in ("FMNIST_PROFILE", *KERNEL_ENVIRONMENT)}
+    os.environ.update(KERNEL_ENVIRONMENT, FMNIST_PROFILE=profile)  # the kernel inherits the environment
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", kernel_manager_class=_KernelManager,
                             resources={"metadata": {"path": str(path.parent)}}, config=_kernel_config())
     if progress is not None:
         # Show which cell is running: a training cell can take many minutes.
@@ -164,10 +195,11 @@ def execute(path: Path, profile: str, progress=None, timeout: int | None = None)
         err.notebook = nb
         raise err from None
     finally:
-        if previous is None:
-            os.environ.pop("FMNIST_PROFILE", None)
-        else:
-            os.environ["FMNIST_PROFILE"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return nb
 
 
@@ -382,7 +414,7 @@ def run(profile: str = "full", only: list[str] | None = None, folder: Path | Non
 
 
 def _run_all(chosen: list[Path], profile: str, stream, timings: list) -> list[tuple[str, float]]:
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm  # text on `stream`: in a kernel (prerequisites) tqdm.auto stores a dead widget
 
     for number, path in enumerate(chosen, 1):
         partial = interrupted_copy(path, profile)
