@@ -11,7 +11,8 @@ layers) as `load_seed_models` puts it back together. The class probabilities are
 
 `tests/test_committed_models.py` compares a fresh prediction with that file in every leg of
 `make test`, the Colab leg included: it fails when a model does not load, or predicts otherwise than
-when it was recorded.
+when it was recorded (another top class, or a probability off by more than 0.001: backends and
+library versions differ in the sixth decimal, a retrained model in the second).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def predict_all(root: Path = REPO) -> dict[str, list[list[float]]]:
     return {name: predict(name, root, images) for name in committed_models(root)}
 
 
-def differences(reference: dict, fresh: dict[str, list[list[float]]], atol: float = 1e-4) -> list[str]:
+def differences(reference: dict, fresh: dict[str, list[list[float]]], atol: float = 1e-3) -> list[str]:
     """One line per committed model whose fresh probabilities differ from the recorded ones (or that has none)."""
     import numpy as np
 
