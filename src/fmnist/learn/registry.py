@@ -369,7 +369,6 @@ def frame(stage: str | None = None, profile: str | None = None, split: str | Non
 def annotate(stage: str, model: str, split: str, profile: str | None = None, path: Path | None = None,
              **extra) -> dict:
     """Add `extra` items to a recorded measurement (notebook 04 writes each verdict beside its run)."""
-    from fmnist.learn.profiles import get_profile  # as record() does it
     profile_name = get_profile(profile).name
     with _locked(profile_name, path):
         data = read(profile_name, path)
