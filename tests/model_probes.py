@@ -3,9 +3,9 @@
 The probe batch is the first 32 training images (never test images). Each committed model file
 (``git ls-files models``, every ``.keras``) is loaded with `fmnist.learn.saved_models` and fed as
 `fmnist predict` feeds it (`fmnist.predict.classify`: scaling, an ImageNet base's preprocessing,
-notebook 04's flip averaging); a per-seed model of notebook 05 (a head on its stage model's frozen
-layers) as `load_seed_models` puts it back together. The class probabilities are kept in
-``tests/data/model_probes.json``.
+notebook 04's flip averaging); a per-seed model as its stage's model, notebook 05's (a head on
+the stage model's frozen layers) put back together as `load_seed_models` does. The class
+probabilities are kept in ``tests/data/model_probes.json``.
 
     python tests/model_probes.py --write   # after the committed models changed (`make run` in full does it)
 
@@ -56,15 +56,17 @@ def predict(name: str, root: Path = REPO, images=None) -> list[list[float]]:
 
     images = probe_images() if images is None else images
     path = root / name
-    if path.parent.name.endswith("_seeds"):  # a seed's model: loaded and fed as its stage's model
-        stage, profile = path.parent.name.removesuffix("_seeds"), path.parent.parent.name
-        stage_path = path.parent.parent / f"{stage}.keras"
-        models, message = _seed_models(stage, profile)
-        seed = int(path.stem.removeprefix("seed"))
-        if seed not in models:
-            raise AssertionError(f"{name}: not among the seeds' models of {stage} ({message})")
-        model = models[seed]
-        spec = classify.model_input(saved_models.load_model(stage_path), stage_path, str(stage_path))
+    if path.parent.name.endswith("_seeds"):  # a seed's model: fed as its stage's model
+        stage_path = path.parent.parent / f"{path.parent.name.removesuffix('_seeds')}.keras"
+        stage_model = _stage_model(stage_path)
+        model = saved_models.load_model(path)
+        manifest = json.loads((path.parent / saved_models.MANIFEST).read_text(encoding="utf-8"))
+        if manifest.get("features_layer"):  # a head on the stage model's frozen layers, as load_seed_models builds it
+            import keras
+
+            features = stage_model.get_layer(manifest["features_layer"]).output
+            model = keras.Model(stage_model.inputs, model(features))
+        spec = classify.model_input(stage_model, stage_path, str(stage_path))
         flip, _ = classify.test_time_flip(stage_path)
     else:
         model = saved_models.load_model(path)
@@ -75,10 +77,10 @@ def predict(name: str, root: Path = REPO, images=None) -> list[list[float]]:
 
 
 @functools.cache
-def _seed_models(stage: str, profile: str):
+def _stage_model(path: Path):
     from fmnist.learn import saved_models
 
-    return saved_models.load_seed_models(stage, profile)
+    return saved_models.load_model(path)
 
 
 def predict_all(root: Path = REPO) -> dict[str, list[list[float]]]:
@@ -146,7 +148,7 @@ def check(root: Path = REPO) -> list[str]:
     unloaded = {line.split(":", 1)[0] for line in failed}
     found = failed + [line for line in differences(recorded, fresh) if line.split(":", 1)[0] not in unloaded]
     print(f"Keras {keras.__version__} ({keras.backend.backend()}): "
-          + (f"{len(found)} committed model(s) predict otherwise than recorded" if found else
+          + (f"{len(found)} committed model(s) do not load, or predict otherwise than recorded" if found else
              f"all {len(committed_models(root))} committed models predict the probe batch as recorded"))
     print("\n".join(found)) if found else None
     return found
