@@ -34,9 +34,11 @@ from PIL import Image
 from fmnist import paths
 from fmnist.learn.data import CLASS_NAMES
 from fmnist.errors import FmnistError
-from fmnist.learn import imagenet, registry
 from fmnist.learn.native_logs import quiet_native_logs
+# saved_models before imagenet: it imports Keras with TensorFlow's native start-up lines silenced, and only
+# the first import prints them (this is a command's output; a notebook's setup() has imported Keras already)
 from fmnist.learn.saved_models import ModelError, check_model_path, default_model_path, load_model  # noqa: F401
+from fmnist.learn import imagenet, registry
 from fmnist.predict.photo import SIZE, ImageError, Prepared, preprocess, read_gray, read_image, to_fashion_mnist  # noqa: F401
 
 BASES = {"mobilenet_v2": "MobileNetV2", "vgg16": "VGG16"}
