@@ -1,6 +1,6 @@
 """The Colab leg of `make test`: notebooks opened from their badges in a simulated Colab runtime.
 
-The runtime (tests/colab/runtime.py) has Colab's Python and Colab's published package versions
+The runtime (tests/colab/colab_runtime.py) has Colab's Python and Colab's published package versions
 (.ci/colab/pip-freeze.txt, built into .venv-colab), a stand-in ``google.colab`` module in its kernels,
 an empty working folder, and git pointed at a bare clone of this working tree. Each notebook gets a
 fresh runtime and runs unmodified: its own setup cell fetches the repository and installs what Colab
@@ -24,8 +24,8 @@ import nbformat
 import pytest
 from PIL import Image
 
-from runtime import (REPO, Runtime, bare_clone_of_working_tree, colab_venv, noise, outputs_text, python_of,
-                     setup_cell_index)
+from colab_runtime import (REPO, Runtime, bare_clone_of_working_tree, colab_venv, noise, outputs_text, python_of,
+                           setup_cell_index)
 
 pytestmark = pytest.mark.colab
 
