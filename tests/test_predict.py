@@ -640,19 +640,7 @@ def test_without_a_record_the_base_is_guessed_from_layer_names_and_said(tmp_path
         f"models/<profile>/: size from the model's input, base guessed from its layer names)")
 
 
-# --- flip averaging, when notebook 04 chose it ------------------------------------------------------
-
-def series_04_model(root, flip):
-    """models/smoke/04_regularisation.keras under `root`, with notebook 04's retrained record beside it."""
-    from fmnist.learn import registry
-
-    path = root / "models" / "smoke" / "04_regularisation.keras"
-    path.parent.mkdir(parents=True)
-    build_model(seed=2).save(path)
-    registry.record("04_regularisation", "final_retrained", "train+validation", 0.9, profile="smoke",
-                    extra={"test_time_flip": flip}, path=root / "results" / "smoke.json")
-    return path
-
+# --- what a saved model does at test time ----------------------------------------------------------
 
 def lopsided():
     """An item with more of it on the left: its mirror is another image."""
@@ -662,36 +650,42 @@ def lopsided():
     return Image.fromarray(pixels)
 
 
-def test_a_04_model_predicts_with_flip_averaging_when_04_chose_it(tmp_path, capsys):
-    path = series_04_model(tmp_path, flip=True)
+def test_a_model_with_views_and_an_ensemble_inside_predicts_so_and_says_so(tmp_path, capsys):
+    from fmnist.learn import test_time
+
+    members = [build_model(seed=seed) for seed in (2, 3)]
+    path = tmp_path / "models" / "smoke" / "04_regularisation.keras"
+    path.parent.mkdir(parents=True)
+    chosen = test_time.ensemble([test_time.with_views(m, flip=True, name=f"seed_{i}") for i, m in enumerate(members)])
+    chosen.save(path)
     image = save(lopsided(), tmp_path / "shirt.png")
-    assert predict.test_time_flip(path) == (True, "flip averaging, as notebook 04 chose on validation "
-                                                  "(results/smoke.json)")
     assert cli.main(["predict", image, "--model", str(path), "--json", "--top", "10"]) == 0
     result = json.loads(capsys.readouterr().out)[0]
-    assert result["test_time"] == "flip averaging"
-    model, pixels = predict.load_model(path), predict.preprocess(image).pixels[None]
-    plain = predict.predict_pixels(model, pixels)[0]
-    mirrored = predict.predict_pixels(model, pixels[:, :, ::-1])[0]
-    assert not np.allclose(plain, mirrored, atol=1e-3)  # else the test could not tell
+    assert result["test_time"] == "the mean over the image, its mirror; the mean of 2 models (an ensemble of seeds)"
+    pixels = predict.preprocess(image).pixels[None]
+    each = [(predict.predict_pixels(m, pixels)[0] + predict.predict_pixels(m, pixels[:, :, ::-1])[0]) / 2 for m in members]
+    assert not np.allclose(predict.predict_pixels(members[0], pixels)[0], each[0], atol=1e-3)  # else the test could not tell
     got = {entry["class"]: entry["probability"] for entry in result["top"]}
-    assert [got[name] for name in data.CLASS_NAMES] == pytest.approx((plain + mirrored) / 2, abs=1e-6)
+    assert [got[name] for name in data.CLASS_NAMES] == pytest.approx(np.mean(each, axis=0), abs=1e-5)
     assert cli.main(["predict", image, "--model", str(path)]) == 0
     assert capsys.readouterr().out.splitlines()[0] == (
-        f"Model: {path} with flip averaging, as notebook 04 chose on validation (results/smoke.json)")
+        f"Model: {path}, predicting the mean over the image, its mirror; the mean of 2 models (an ensemble of seeds)")
 
 
-def test_without_04s_choice_a_model_predicts_each_image_once(tmp_path, model_file):
-    assert predict.test_time_flip(series_04_model(tmp_path, flip=False)) == (False, "")
-    assert predict.test_time_flip(model_file) == (False, "")  # not in models/<profile>/
-    other = tmp_path / "models" / "smoke" / "03_overfit.keras"
-    assert predict.test_time_flip(other) == (False, "")  # another notebook's model
+def test_a_plain_model_predicts_each_image_once_and_says_nothing_more(tmp_path, model_file, capsys):
+    image = save(lopsided(), tmp_path / "shirt.png")
+    assert cli.main(["predict", image, "--model", str(model_file), "--json"]) == 0
+    assert "test_time" not in json.loads(capsys.readouterr().out)[0]
 
 
-def test_a_damaged_registry_beside_a_04_model_is_one_line_saying_how_to_recover(tmp_path, capsys):
-    path = series_04_model(tmp_path, flip=True)
-    (tmp_path / "results" / "smoke.json").write_text("{not json", encoding="utf-8")
-    assert cli.main(["predict", save(lopsided(), tmp_path / "a.png"), "--model", str(path)]) == 1
+def test_a_damaged_registry_beside_a_transfer_model_is_one_line_saying_how_to_recover(transfer_model, tmp_path, capsys):
+    root = tmp_path / "series"
+    model = root / "models" / "smoke" / "05_transfer_learning.keras"
+    model.parent.mkdir(parents=True)
+    model.write_bytes(transfer_model.read_bytes())
+    (root / "results").mkdir()
+    (root / "results" / "smoke.json").write_text("{not json", encoding="utf-8")
+    assert cli.main(["predict", save(lopsided(), tmp_path / "a.png"), "--model", str(model)]) == 1
     error = only_line(capsys.readouterr().err)
-    assert error.startswith(f"fmnist: error: {tmp_path / 'results' / 'smoke.json'}: not valid JSON")
+    assert error.startswith(f"fmnist: error: {root / 'results' / 'smoke.json'}: not valid JSON")
     assert "git checkout --" in error

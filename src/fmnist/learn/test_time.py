@@ -148,3 +148,28 @@ def ensemble_record(probabilities: list[np.ndarray], labels: np.ndarray, name: s
                                    "test_time": f"mean of {len(seeds)} seeds' models"})
     paired = {**entry, "accuracy": registry.summarise([value] * len(seeds)), "seeds": list(seeds)}
     return entry, paired
+
+
+def describe(model) -> str:
+    """What a saved model does at test time beyond one prediction per image ("" for nothing), in words."""
+    views, members = None, 0
+    for layer in _all_layers(model):
+        if isinstance(layer, Views) and views is None:
+            views = layer
+        if isinstance(layer, keras.layers.Average):
+            members = max(members, len(layer.input) if isinstance(layer.input, list) else 0)
+    parts = []
+    if views is not None:
+        parts.append("the mean over " + ", ".join(
+            ["the image"] + (["its mirror"] if views.flip else []) + ([f"copies moved by {views.shift} pixel"] if views.shift else [])))
+    if members:
+        parts.append(f"the mean of {members} models (an ensemble of seeds)")
+    return "; ".join(parts)
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+

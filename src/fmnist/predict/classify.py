@@ -11,9 +11,9 @@ does that and says how). The model then gets that image as it was trained on it:
   and the stage its file name); without a record, the size comes from the model's input shape and
   the base from its layer names, and the table says so; if neither tells, one line says what to run.
 
-When notebook 04 chose flip averaging on validation (``test_time_flip`` in the record of its
-retrained model), its models predict the mean of an image's and its mirror's probabilities, as
-notebook 06 scores them (`fmnist.learn.test_time`), and the Model line says so.
+Whatever a model does at test time is inside its file: notebook 04 saves its model with the views and
+the ensemble of seeds it chose on validation (`fmnist.learn.test_time`), so it predicts here as notebook
+06 scores it, and the Model line says what the file does.
 
 `--explain DIR` writes the 28x28 image each input became, as a PNG, and names it. A file that
 cannot be used is reported as one line on stderr and the others are still predicted; the exit
@@ -38,11 +38,10 @@ from fmnist.learn.native_logs import quiet_native_logs
 # saved_models before imagenet: it imports Keras with TensorFlow's native start-up lines silenced, and only
 # the first import prints them (this is a command's output; a notebook's setup() has imported Keras already)
 from fmnist.learn.saved_models import ModelError, check_model_path, default_model_path, load_model  # noqa: F401
-from fmnist.learn import imagenet, registry
+from fmnist.learn import imagenet, registry, test_time
 from fmnist.predict.photo import SIZE, ImageError, Prepared, preprocess, read_gray, read_image, to_fashion_mnist  # noqa: F401
 
 BASES = {"mobilenet_v2": "MobileNetV2", "vgg16": "VGG16"}
-FLIP_STAGE = "04_regularisation"  # the notebook that decides on flip averaging for its models
 
 
 _INPUT_SHAPES = {1: (SIZE * SIZE,), 2: (SIZE, SIZE), 3: (SIZE, SIZE, 1)}
@@ -98,20 +97,6 @@ def transfer_record(path: Path | str) -> tuple[dict | None, str]:
     return (candidates[0], f"from {shown}") if candidates else (None, f"no record of {stage} in {shown}")
 
 
-def test_time_flip(path: Path | str) -> tuple[bool, str]:
-    """Whether the model at `path` predicts with flip averaging, and the record that says so ("" if not).
-
-    The decision belongs to notebook 04's models (``models/<profile>/04_regularisation.keras`` and
-    its ``_seed<N>`` files): it is ``test_time_flip`` in the record notebook 04 wrote when it retrained
-    on training + validation data, in ``results/<profile>.json`` beside that models/ folder.
-    """
-    stage = Path(path).stem.split("_seed")[0]
-    records, shown = _records_beside(Path(path).resolve(), stage) if stage == FLIP_STAGE else ([], None)
-    records = [r for r in records if r["model"] == "final_retrained"]
-    chosen = bool(records and (records[0].get("extra") or {}).get("test_time_flip"))
-    return chosen, f"flip averaging, as notebook 04 chose on validation ({shown})" if chosen else ""
-
-
 def _base_from_layers(model) -> str | None:
     """The ImageNet base a model is built on, from its layers' names (Keras names them per base)."""
     names, stack = set(), [model]
@@ -156,18 +141,14 @@ def model_input(model, path: Path | str | None = None, name: str = "the model") 
     return ModelInput(dims, base, dims[0], f"{where}: size from the model's input, base guessed from its layer names")
 
 
-def predict_pixels(model, pixels: np.ndarray, name: str = "the model", spec: ModelInput | None = None,
-                   flip: bool = False) -> np.ndarray:
+def predict_pixels(model, pixels: np.ndarray, name: str = "the model", spec: ModelInput | None = None) -> np.ndarray:
     """Class probabilities (N, 10) for uint8 images (N, 28, 28), fed as `spec` (default: `model_input`) says.
 
     Fashion-MNIST models get the pixels scaled to [0, 1], as in training; a transfer model gets them
     through `fmnist.learn.imagenet.to_rgb_batches` with its base's preprocessing, as notebook 05 trained it.
-    With `flip`, the mean of the probabilities of each image and of its left-right mirror.
     """
     spec = spec or model_input(model, name=name)
     pixels = np.asarray(pixels, dtype=np.uint8)
-    if flip:
-        return (predict_pixels(model, pixels, name, spec) + predict_pixels(model, pixels[:, :, ::-1], name, spec)) / 2
     if spec.base is None:
         x = (pixels.astype(np.float32) / 255.0).reshape((len(pixels),) + spec.shape)
     else:
@@ -225,34 +206,34 @@ def command(images: list[str], model: str | None = None, top: int = 3, as_json: 
         except ImageError as exc:
             print(f"fmnist: error: {exc}", file=sys.stderr)
             results.append({"image": image, "error": str(exc)})
-    spec, flip, flip_source = None, *test_time_flip(model_path)
+    spec, steps = None, ""
     if prepared:
         loaded = load_model(model_path)
-        spec = model_input(loaded, model_path, str(model_path))
+        spec, steps = model_input(loaded, model_path, str(model_path)), test_time.describe(loaded)
         order = sorted(prepared)
-        probs = predict_pixels(loaded, np.stack([prepared[i].pixels for i in order]), str(model_path), spec, flip)
+        probs = predict_pixels(loaded, np.stack([prepared[i].pixels for i in order]), str(model_path), spec)
         taken: set[str] = set()
         for i, row in zip(order, probs):
             results[i].update(steps=prepared[i].steps)
-            if flip:
-                results[i]["test_time"] = "flip averaging"
+            if steps:
+                results[i]["test_time"] = steps
             if explain is not None:
                 results[i]["explained"] = _explain(Path(explain), images[i], prepared[i].pixels, taken)
             results[i]["top"] = top_k(row, top)
     if as_json:
         print(json.dumps(results, indent=1))
     else:
-        _print_table(results, model_path, spec, flip_source)
+        _print_table(results, model_path, spec, steps)
     return 1 if len(prepared) < len(images) else 0
 
 
-def _print_table(results: list[dict], model_path: Path, spec: ModelInput | None, flip_source: str = "") -> None:
+def _print_table(results: list[dict], model_path: Path, spec: ModelInput | None, steps: str = "") -> None:
     """The Model line (how a transfer model is fed, any test-time step), then each image's steps and top classes."""
     if not any("top" in result for result in results):
         return
     root = paths.repo_root()
     shown = model_path.resolve().relative_to(root) if model_path.resolve().is_relative_to(root) else model_path
-    print(f"Model: {shown}{spec.describe() if spec else ''}{f' with {flip_source}' if flip_source else ''}")
+    print(f"Model: {shown}{spec.describe() if spec else ''}{f', predicting {steps}' if steps else ''}")
     width = max(len(name) for name in CLASS_NAMES)
     for result in results:
         if "top" not in result:
