@@ -174,6 +174,10 @@ class CountingModel:
     def __init__(self, version: int = 0):
         self.calls = 0
         self.version = version
+        self.layers = ["dense"]
+
+    def to_json(self):
+        return json.dumps(self.layers)
 
     def get_weights(self):
         return [np.array([self.version], dtype=np.float32)]
@@ -209,6 +213,7 @@ def test_predictions_are_cached_under_the_profile_and_reused(smoke_session, caps
     ("fewer images", "the cache holds 6 rows, not 5"),
     ("other images", "the images changed since"),
     ("retrained model", "the model's weights changed since"),
+    ("a layer without weights added", "the model's layers changed since"),  # a test-time step, say
     ("corrupt file", "the cached file is unreadable: ValueError"),
     ("missing fingerprint", "none cached yet"),
 ])
@@ -222,6 +227,8 @@ def test_a_cache_that_no_longer_fits_is_recomputed(smoke_session, capsys, change
         x = x + 0.5
     elif change == "retrained model":
         model.version = 3
+    elif change == "a layer without weights added":
+        model.layers.append("views")
     elif change == "corrupt file":
         path.write_bytes(b"not numpy")
     else:

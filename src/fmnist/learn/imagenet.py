@@ -282,7 +282,7 @@ def split_base(base, layer_name: str):
 _announced: set = set()
 
 
-def imagenet_base(model: str, input_shape: tuple[int, int, int], alpha: float = 1.0):
+def imagenet_base(model: str, input_shape: tuple[int, int, int], alpha: float = 1.0, input_tensor=None):
     """`fmnist.learn.weights.imagenet_base`, saying which weights it used once per file, without machine paths.
 
     A notebook builds the same base once per input size and once per fine-tuning seed; the weights
@@ -290,7 +290,7 @@ def imagenet_base(model: str, input_shape: tuple[int, int, int], alpha: float = 
     folder setting (``$FMNIST_WEIGHTS_DIR/<file>``) rather than by where that folder is on this machine.
     """
     with contextlib.redirect_stdout(io.StringIO()):
-        base, used = weights.imagenet_base(model, input_shape, alpha)
+        base, used = weights.imagenet_base(model, input_shape, alpha, input_tensor=input_tensor)
     if used.argument not in _announced:
         _announced.add(used.argument)
         where = used.argument

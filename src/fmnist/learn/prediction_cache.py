@@ -1,7 +1,7 @@
 """A model's test predictions, computed once and kept under ``cache/<profile>/predictions/``.
 
 Re-running the final evaluation reuses them instead of predicting again, and recomputes them
-only when the model's weights or the images changed (their SHA-256 are kept beside them).
+only when the model's weights, its layers or the images changed (their SHA-256 are kept beside them).
 `predict_seeds_cached` does the same for every seed's model of a stage, in one pass where the
 models share their frozen layers.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,9 +54,17 @@ def _inputs_sha256(x: np.ndarray) -> str:
     return inputs.hexdigest()
 
 
+def _architecture_sha256(model) -> str:
+    """SHA-256 of a model's layers and their settings: a test-time layer (mirrored views, say) adds no
+    weights, yet changes every prediction."""
+    to_json = getattr(model, "to_json", None)
+    return hashlib.sha256((to_json() if callable(to_json) else type(model).__name__).encode()).hexdigest()
+
+
 def _fingerprint(model, x: np.ndarray) -> dict:
-    """SHA-256 of the model's weights and of the input images: what the predictions depend on."""
-    return {"model_sha256": _weights_sha256(model), "inputs_sha256": _inputs_sha256(x)}
+    """SHA-256 of the model's weights, of its layers and of the input images: what the predictions depend on."""
+    return {"model_sha256": _weights_sha256(model), "architecture_sha256": _architecture_sha256(model),
+            "inputs_sha256": _inputs_sha256(x)}
 
 
 def _cached(path: Path, meta_path: Path, expected: dict, n: int) -> tuple[np.ndarray | None, str]:
@@ -73,6 +82,8 @@ def _cached(path: Path, meta_path: Path, expected: dict, n: int) -> tuple[np.nda
         return None, f"the cache holds {probs.shape[0] if probs.ndim else 0} rows, not {n}"
     if meta.get("model_sha256") != expected["model_sha256"]:
         return None, "the model's weights changed since"
+    if meta.get("architecture_sha256") != expected["architecture_sha256"]:
+        return None, "the model's layers changed since"
     if meta.get("inputs_sha256") != expected["inputs_sha256"]:
         return None, "the images changed since"
     return probs, "reused"
@@ -106,6 +117,18 @@ def _shown(path: Path):
     return path.relative_to(paths.repo_root()) if path.is_relative_to(paths.repo_root()) else path
 
 
+def _predict(model, x: np.ndarray, batch_size: int):
+    """``model.predict(x)`` without TensorFlow's retracing warning, which every new model's first
+    predict may log once five models have predicted: it says nothing about the predictions."""
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        return model.predict(x, batch_size=batch_size, verbose=0)
+    finally:
+        logger.setLevel(level)
+
+
 def predict_cached(model, x, name: str, *, profile: str | None = None, batch_size: int = 256,
                    verbose: bool = True) -> np.ndarray:
     """``model.predict(x)``, kept in cache/<profile>/predictions/<name>.npy and reused when valid.
@@ -123,7 +146,7 @@ def predict_cached(model, x, name: str, *, profile: str | None = None, batch_siz
         if verbose:
             print(f"Predictions {name!r}: reused from {_shown(path)} (same model weights and images).")
         return probs
-    probs = _checked(model.predict(x, batch_size=batch_size, verbose=0), len(x))
+    probs = _checked(_predict(model, x, batch_size), len(x))
     _store(path, probs, expected)
     if verbose:
         print(f"Predictions {name!r}: computed ({reason}) and saved to {_shown(path)}.")
@@ -144,7 +167,8 @@ def predict_seeds_cached(models: dict, x, name: str, *, profile: str | None = No
     found, missing = {}, {}
     for seed, model in models.items():
         path = prediction_path(f"{name}_seed{seed}", profile)
-        expected = {"model_sha256": _weights_sha256(model), "inputs_sha256": inputs_sha256}
+        expected = {"model_sha256": _weights_sha256(model), "architecture_sha256": _architecture_sha256(model),
+                    "inputs_sha256": inputs_sha256}
         probs, _ = _cached(path, path.with_suffix(".json"), expected, len(x))
         if probs is not None:
             found[seed] = probs
@@ -155,9 +179,9 @@ def predict_seeds_cached(models: dict, x, name: str, *, profile: str | None = No
         import keras  # after fmnist.setup() chose the backend: only notebooks call this
 
         joint = keras.Model(todo[0].inputs, [model.outputs[0] for model in todo])
-        outputs = joint.predict(x, batch_size=batch_size, verbose=0)
+        outputs = _predict(joint, x, batch_size)
     else:
-        outputs = [model.predict(x, batch_size=batch_size, verbose=0) for model in todo]
+        outputs = [_predict(model, x, batch_size) for model in todo]
     for (seed, (_, path, expected)), probs in zip(missing.items(), outputs):
         found[seed] = _checked(probs, len(x))
         _store(path, found[seed], expected)

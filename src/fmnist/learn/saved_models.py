@@ -28,6 +28,8 @@ with quiet_native_logs():  # TensorFlow's C++ start-up lines, when this is the p
 # A model fine-tuned with label smoothing carries its loss in a nested model's config, and Keras can
 # only rebuild it once the class is registered, which importing the module does.
 import fmnist.learn.losses  # noqa: F401,E402
+# The same for the test-time layers (Views, ViewAverage) that notebooks 04 and 05 save inside their models.
+import fmnist.learn.test_time  # noqa: F401,E402
 
 DEFAULT_MODEL = Path("models") / "full" / "04_regularisation.keras"
 

@@ -89,18 +89,23 @@ def resolve(model: str, alpha: float = 1.0) -> Weights:
     return Weights("imagenet", "downloaded by Keras (official ImageNet weights)")
 
 
-def imagenet_base(model: str, input_shape: tuple[int, int, int], alpha: float = 1.0):
-    """The convolutional base of `model` with ImageNet weights, without its classifier."""
+def imagenet_base(model: str, input_shape: tuple[int, int, int], alpha: float = 1.0, input_tensor=None):
+    """The convolutional base of `model` with ImageNet weights, without its classifier.
+
+    `input_tensor` builds the base on a tensor of an existing graph (a layer's output), so that its
+    layers sit in that graph itself rather than in a nested model.
+    """
     # Keras only here: finding the file (`resolve`, the tests' fixtures) must not choose the backend
     import keras
 
     weights = resolve(model, alpha)
     try:
         if model == "vgg16":
-            base = keras.applications.VGG16(include_top=False, weights=weights.argument, input_shape=input_shape)
+            base = keras.applications.VGG16(include_top=False, weights=weights.argument, input_shape=input_shape,
+                                            input_tensor=input_tensor)
         else:
             base = keras.applications.MobileNetV2(include_top=False, weights=weights.argument,
-                                                  input_shape=input_shape, alpha=alpha)
+                                                  input_shape=input_shape, alpha=alpha, input_tensor=input_tensor)
     except Exception as exc:
         if weights.argument == "imagenet":
             reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "no message"
