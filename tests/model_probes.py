@@ -2,10 +2,10 @@
 
 The probe batch is the first 32 training images (never test images). Each committed model file
 (``git ls-files models``, every ``.keras``) is loaded with `fmnist.learn.saved_models` and fed as
-`fmnist predict` feeds it (`fmnist.predict.classify`: scaling, an ImageNet base's preprocessing,
-notebook 04's flip averaging); a per-seed model as its stage's model, notebook 05's (a head on
-the stage model's frozen layers) put back together as `load_seed_models` does. The class
-probabilities are kept in ``tests/data/model_probes.json``.
+`fmnist predict` feeds it (`fmnist.predict.classify`: scaled, or through an ImageNet base's
+preprocessing; test-time views are layers inside the file); a per-seed model as its stage's model,
+notebook 05's (a head on the stage model's frozen layers) put back together as `load_seed_models`
+does. The class probabilities are kept in ``tests/data/model_probes.json``.
 
     python tests/model_probes.py --write   # after the committed models changed (`make run` in full does it)
 
@@ -67,12 +67,10 @@ def predict(name: str, root: Path = REPO, images=None) -> list[list[float]]:
             features = stage_model.get_layer(manifest["features_layer"]).output
             model = keras.Model(stage_model.inputs, model(features))
         spec = classify.model_input(stage_model, stage_path, str(stage_path))
-        flip, _ = classify.test_time_flip(stage_path)
     else:
         model = saved_models.load_model(path)
         spec = classify.model_input(model, path, name)
-        flip, _ = classify.test_time_flip(path)
-    probs = classify.predict_pixels(model, images, name, spec, flip)
+    probs = classify.predict_pixels(model, images, name, spec)
     return np.round(probs, DECIMALS).tolist()
 
 
