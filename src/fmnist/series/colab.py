@@ -22,6 +22,7 @@ from pathlib import Path
 
 from fmnist import paths
 from fmnist.errors import FmnistError
+from fmnist.learn import registry
 
 
 def in_colab() -> bool:
@@ -123,8 +124,6 @@ def install_missing(wanted: list[str] | None = None, installer=subprocess.run) -
 
 def last_run(stage: str, profile: str = "full") -> dict | None:
     """The last successful recorded run of `stage` in `profile` (seconds, device), if any."""
-    from fmnist.learn import registry
-
     runs = [r for r in registry.read(profile)["runs"] if r["stage"] == stage and r.get("status") == "ok"]
     return runs[-1] if runs else None
 
