@@ -92,9 +92,11 @@ def test_stored_outputs_are_from_a_clean_full_run(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_ends_with_try_it_yourself(path):
-    last = read(path).cells[-1]
-    assert last.cell_type == "markdown" and "Try it yourself" in last.source
+def test_ends_with_try_it_yourself_and_its_run_time(path):
+    """The lesson ends with exercises; then one code cell prints how long the notebook ran (session.elapsed)."""
+    *_, exercises, timing = read(path).cells
+    assert exercises.cell_type == "markdown" and "Try it yourself" in exercises.source
+    assert timing.cell_type == "code" and timing.source.strip() == "print(session.elapsed())"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
