@@ -48,9 +48,9 @@ class Profile:
 
 PROFILES = {
     "full": Profile("full", "50,000 train / 10,000 validation (stratified, seeded); 10,000 test",
-                    n_seeds=3, max_epochs=None, transfer_sizes=(48, 96, 128)),
+                    n_seeds=3, max_epochs=None, transfer_sizes=(96, 128)),
     "small": Profile("small", "the reference workflow's protocol: train on images 0-7,999, validate "
-                     "on 58,000-59,999, test on test images 0-1,999", n_seeds=3, max_epochs=None, transfer_sizes=(48, 96)),
+                     "on 58,000-59,999, test on test images 0-1,999", n_seeds=3, max_epochs=None, transfer_sizes=(96, 128)),
     "smoke": Profile("smoke", "tiny stratified subsets, 1-2 epochs: exercises the code, numbers "
                      "mean nothing", n_seeds=1, max_epochs=2, transfer_sizes=(32,),
                      smoke_sizes=(1000, 500, 500)),
