@@ -67,12 +67,14 @@ EARLIER: dict[str, tuple[Test, ...]] = {"full": _EARLIER_FULL, "small": _EARLIER
 
 RELEASE: dict[str, str] = {  # stage -> why this release's model differs from the stage's last test
     "01_baseline": "retrained by the release run (same code and seeds)",
-    "02_low_capacity_convnet": "retrained by the release run; early stopping keeps the epoch with the lowest "
-                               "validation loss",
-    "03_overfit": "trained one seed until a few epochs past its lowest validation loss, not for 40 epochs",
+    "02_low_capacity_convnet": "retrained by the release run, with early stopping that keeps the epoch of the "
+                               "lowest validation loss",
+    "03_overfit": "one seed trained until six epochs past its lowest validation loss, instead of the best of "
+                  "three seeds after 40 epochs",
     "04_regularisation": "notebook 04 rebuilt: a new recipe chosen on validation, trained on the training split, "
                          "with the test-time steps it chose on validation inside the saved model",
-    "05_transfer_learning": "fine-tuning budget spent where validation still rose, chosen on validation",
+    "05_transfer_learning": "fine-tuned for 6 epochs on randomly mirrored images, instead of 12 epochs without "
+                            "(with flip averaging at test time where validation kept it)",
     "06_final_evaluation": "the ensemble of the final from-scratch and transfer models, kept on validation",
 }
 
