@@ -255,7 +255,10 @@ def load_seed_models(stage: str, profile: str | None = None) -> tuple[dict, str]
     if manifest.get("features_layer"):
         full = load_stage_model(stage, name)
         features = full.get_layer(manifest["features_layer"]).output
-        models = {seed: keras.Model(full.inputs, head(features), name=f"{stage}_seed{seed}")
+        # Each head renamed: the seeds' heads share one name, and a model holding several (notebook 06
+        # predicts them in one pass over the shared frozen layers) needs every layer name once.
+        models = {seed: keras.Model(full.inputs, keras.Model(head.inputs, head.outputs, name=f"{head.name}_seed{seed}")(features),
+                                    name=f"{stage}_seed{seed}")
                   for seed, head in models.items()}
     return models, (f"{stage}: {len(models)} per-seed models of {manifest.get('from', stage)} "
                     f"(seeds {', '.join(map(str, models))})")
