@@ -289,9 +289,11 @@ def test_a_file_that_is_not_a_model(tmp_path, capsys):
     fake = tmp_path / "fake.keras"
     fake.write_text("not a model")
     assert cli.main(["predict", save(item(), tmp_path / "a.png"), "--model", str(fake)]) == 1
-    line = only_line(capsys.readouterr().err)
-    assert line.startswith(f"fmnist: error: {fake}: cannot be loaded as a Keras model (")
-    assert line.endswith("Pass a .keras file saved by the notebooks, or re-run the notebook that saves it.")
+    what, cause, advice = capsys.readouterr().err.strip().splitlines()  # Keras' cause in full, on its own line
+    assert what == f"fmnist: error: {fake}: cannot be loaded as a Keras model."
+    assert cause.startswith("Cause: ") and len(cause) > len("Cause: ")
+    assert advice == ("It is not a .keras archive the notebooks write (no metadata.json). Pass a .keras file "
+                      "saved by the notebooks, or re-run the notebook that saves it.")
 
 
 @pytest.mark.parametrize("shape, outputs, message", [

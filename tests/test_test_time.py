@@ -95,3 +95,19 @@ def test_records_pair_with_the_plain_fit_seed_by_seed_and_an_ensemble_with_each_
     assert entry["accuracy"]["values"] == [test_time.accuracy(np.mean(views, axis=0), tiny_split.y_val)]
     assert paired["seeds"] == [0, 1] and paired["accuracy"]["values"] == entry["accuracy"]["values"] * 2
     assert decisions.compare(paired, flipped).seeds == (0, 1)
+
+
+def test_judge_keeps_a_step_only_when_the_paired_rule_does(tiny_split, capsys):
+    import fmnist
+
+    fmnist.setup("95_test_time_test", quiet=True)
+    y = tiny_split.y_val
+    right = np.eye(10)[y]  # probabilities that are always right
+    wrong = np.eye(10)[(y + 1) % 10]
+    plain = test_time.record([wrong * 0.6 + right * 0.4] * 2, y, "plain", seeds=[0, 1], params=1, of="-", how="plain")
+    kept, best = test_time.judge([right, right], y, "better_views", plain, seeds=[0, 1], params=1, how="views")
+    assert kept and best == registry.get("95_test_time_test", "better_views")
+    assert capsys.readouterr().out.strip() == decisions.compare(best, plain).sentence()
+    kept, best_after = test_time.judge([wrong, wrong], y, "worse_views", best, seeds=[0, 1], params=1, how="views")
+    assert not kept and best_after is best
+    assert registry.get("95_test_time_test", "worse_views")["accuracy"]["mean"] == 0.0

@@ -22,7 +22,7 @@ import numpy as np
 from keras import ops
 from sklearn.metrics import log_loss
 
-from fmnist.learn import registry
+from fmnist.learn import decisions, registry
 from fmnist.learn.session import current
 
 SHIFTS = ((1, 1), (-1, -1))  # (down, right) pixel moves of the shifted views; zeros fill the border
@@ -129,6 +129,19 @@ def record(probabilities: list[np.ndarray], labels: np.ndarray, name: str, *, se
     return registry.record(session.stage, name, "validation", accuracies, losses, seeds=list(seeds), params=params,
                            profile=session.profile.name,
                            extra={"of": of, "test_time": how, "validation_images": len(labels)})
+
+
+def judge(probabilities: list[np.ndarray], labels: np.ndarray, name: str, against: dict, *, seeds: list[int],
+          params: int, how: str) -> tuple[bool, dict]:
+    """Record per-seed probabilities as `name` and judge them against `against` by the paired rule.
+
+    Prints the verdict; returns whether the step is kept and the record that is best after it
+    (`name`'s if kept, else `against`).
+    """
+    entry = record(probabilities, labels, name, seeds=seeds, params=params, of=against["model"], how=how)
+    verdict = decisions.compare(entry, against)
+    print(verdict.sentence())
+    return verdict.kept, entry if verdict.kept else against
 
 
 def ensemble_record(probabilities: list[np.ndarray], labels: np.ndarray, name: str, *, seeds: list[int],
