@@ -43,7 +43,7 @@ run: $(BIN)/.installed
 test: test-tensorflow test-jax test-colab
 
 test-tensorflow: $(BIN)/.installed
-	FMNIST_PROFILE=smoke KERAS_BACKEND=tensorflow $(BIN)/python -m pytest
+	FMNIST_PROFILE=smoke KERAS_BACKEND=tensorflow $(BIN)/python -m pytest --durations=20
 
 # The JAX leg of `make test`. After test-tensorflow (make runs them in order; do not use -j):
 # notebook 06 then evaluates the smoke models TensorFlow saved, so 04 and 05 need not run on JAX.
@@ -53,7 +53,7 @@ BACKEND_FREE := architecture colab_snapshot environment no_outside_references no
                 profiles provenance readme registry reproduction tables workflow
 test-jax: $(JAX_BIN)/.installed $(BIN)/.installed
 	FMNIST_PROFILE=smoke KERAS_BACKEND=jax FMNIST_BACKEND_PYTHONS="tensorflow=$(BIN)/python" \
-	  $(JAX_BIN)/python -m pytest tests $(JAX_NOTEBOOKS) $(foreach t,$(BACKEND_FREE),--ignore=tests/test_$(t).py)
+	  $(JAX_BIN)/python -m pytest --durations=20 tests $(JAX_NOTEBOOKS) $(foreach t,$(BACKEND_FREE),--ignore=tests/test_$(t).py)
 
 # Built from .ci/colab/pip-freeze.txt (refresh it with .ci/colab/refresh.py); an explicit rule, so the
 # .venv-% pattern above does not apply
