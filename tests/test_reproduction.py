@@ -7,10 +7,8 @@ import json
 import math
 
 import pytest
-from conftest import REPO
 
 from fmnist.series import cli, reproduction
-from fmnist.learn import registry
 from fmnist.errors import FmnistError
 
 
@@ -132,20 +130,3 @@ def test_cli_compare_with_a_missing_file_prints_one_line(scratch_home, tmp_path,
     assert cli.main(["report", "--profile", "smoke", "--compare", str(tmp_path / "absent.json")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no such registry" in err[0]
-
-
-RERUN_OF_04 = REPO / "results" / "reproduction" / "full-04_regularisation.json"
-
-
-def test_the_committed_rerun_of_notebook_04_reproduces_every_record_readme_says_it_does():
-    """README says notebook 04, re-run from an empty registry, reproduced every committed record of its
-    stage exactly; the re-run's registry is committed, so the claim is checked against today's numbers."""
-    committed = registry.read("full", REPO / "results" / "full.json")
-    rerun = reproduction.read_rerun(RERUN_OF_04)
-    rows = reproduction.compare(committed, rerun, stage="04")
-    shared = [row for row in rows if row["verdict"] in (reproduction.REPRODUCED, reproduction.DIFFERS)]
-    assert [row["model"] for row in rows if row["verdict"] == reproduction.DIFFERS] == []
-    assert [row["model"] for row in rows if row["verdict"] == reproduction.ONLY_RERUN] == []
-    assert {row["split"] for row in rows if row["verdict"] == reproduction.ONLY_REFERENCE} <= {"test"}, \
-        "a record of 04 that the re-run did not make: run it again, or say so in README"
-    assert f"all {len(shared)} of its records" in (REPO / "README.md").read_text()
