@@ -17,9 +17,6 @@ ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])(?:/(?:home|work|usr|tmp|root|Users|opt
 OUTSIDE = re.compile(r"seeds/\d{3}|docs/REFERENCES\.md|docs/BACKENDS\.md|shared/pretrained|\.\./shared"
                      r"|[Tt]he source documents?")  # case matters: docs/references.md is in the repository
 MARKDOWN_NUMBER = re.compile(r"(?<![\w.])0\.\d{2,}(?![\d])")
-# Keras' model.summary(): a table whose length is the model's depth, shown as Chollet's notebooks show it.
-# The line limit is for logs and listings, so a summary's lines do not count towards it.
-MODEL_SUMMARY = re.compile(r'^Model: "[^"\n]*"\n.*?^ Non-trainable params:[^\n]*\n?', re.S | re.M)
 
 
 def output_text(output) -> str:
@@ -43,7 +40,7 @@ def searchable(output) -> str:
 def problems(outputs, where: str) -> list[str]:
     """Why these outputs of one cell would not do as stored outputs (empty when they do)."""
     found = []
-    lines = sum(len(MODEL_SUMMARY.sub("", output_text(o)).rstrip("\n").splitlines()) for o in outputs
+    lines = sum(len(output_text(o).rstrip("\n").splitlines()) for o in outputs
                 if not any(k in o.get("data", {}) for k in ("text/html", "image/png")))
     if lines > MAX_LINES:
         found.append(f"{where}: an output of {lines} lines (at most {MAX_LINES})")
